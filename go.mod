@@ -1,0 +1,3 @@
+module github.com/kubectl-delegate/kubectl-delegate
+
+go 1.26.0
