@@ -1,0 +1,130 @@
+// Command localcluster starts, stops and describes the local test cluster; hack/cluster.sh
+// is its front end. Tests use internal/localcluster directly.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/kubectl-delegate/kubectl-delegate/internal/localcluster"
+)
+
+const usage = `usage: hack/cluster.sh up|down|status|env|build
+
+  up      build what is missing, start the cluster, print how to use it
+  down    stop every process of the cluster
+  status  say whether the cluster runs, where, and which version
+  env     print "export KUBECONFIG=..." for the admin kubeconfig (eval "$(hack/cluster.sh env)")
+  build   only build the binaries into the cache
+
+Environment:
+  K8S_VERSION                  Kubernetes version to run (default: pinned in hack/tools/kube/go.mod)
+  KUBECTL_DELEGATE_CLUSTER_DIR where the cluster keeps its state (default: .cluster in the checkout)
+  KUBECTL_DELEGATE_CACHE       where built binaries are cached (default: the user cache directory)
+`
+
+func main() {
+	if len(os.Args) != 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1]); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func stateDir() (string, error) {
+	if dir := os.Getenv("KUBECTL_DELEGATE_CLUSTER_DIR"); dir != "" {
+		return filepath.Abs(dir)
+	}
+	root, err := localcluster.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, ".cluster"), nil
+}
+
+func run(ctx context.Context, verb string) error {
+	dir, err := stateDir()
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "build":
+		_, err := localcluster.EnsureBinaries(ctx, os.Getenv("K8S_VERSION"), os.Stderr)
+		return err
+	case "up":
+		if c, err := localcluster.Load(dir); err == nil && c.Running() {
+			fmt.Printf("cluster already running: Kubernetes %s at %s\n", c.KubeVersion, c.Server)
+			printUse(c)
+			return nil
+		}
+		c, err := localcluster.Start(ctx, localcluster.Options{
+			Dir:         dir,
+			KubeVersion: os.Getenv("K8S_VERSION"),
+			Detach:      true,
+			Log:         os.Stderr,
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Printf("cluster up: Kubernetes %s at %s\n", c.KubeVersion, c.Server)
+		printUse(c)
+		return nil
+	case "down":
+		c, err := localcluster.Load(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			fmt.Println("no cluster running from", dir)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := c.Stop(); err != nil {
+			return err
+		}
+		fmt.Println("cluster stopped; no process or port left")
+		return nil
+	case "status":
+		c, err := localcluster.Load(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("no cluster running from %s (start one with: hack/cluster.sh up)", dir)
+		}
+		if err != nil {
+			return err
+		}
+		if !c.Running() {
+			return fmt.Errorf("the cluster in %s is not running (its processes are gone); run hack/cluster.sh down, then up", dir)
+		}
+		fmt.Printf("running: Kubernetes %s at %s\n", c.KubeVersion, c.Server)
+		for _, p := range c.Processes {
+			fmt.Printf("  %-24s pid %-7d log %s\n", p.Name, p.PID, p.Log)
+		}
+		printUse(c)
+		return nil
+	case "env":
+		c, err := localcluster.Load(dir)
+		if err != nil {
+			return fmt.Errorf("no cluster state in %s (start one with: hack/cluster.sh up): %w", dir, err)
+		}
+		fmt.Printf("export KUBECONFIG=%s\n", c.AdminKubeconfig)
+		return nil
+	default:
+		fmt.Fprint(os.Stderr, usage)
+		return fmt.Errorf("unknown verb %q", verb)
+	}
+}
+
+func printUse(c *localcluster.Cluster) {
+	fmt.Printf("  admin:     export KUBECONFIG=%s\n", c.AdminKubeconfig)
+	fmt.Printf("  read-only: %s (user %s, namespace %s only)\n", c.ViewerKubeconfig, localcluster.ViewerUser, localcluster.ViewerNamespace)
+}
