@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -128,13 +129,6 @@ func EnsureBinaries(ctx context.Context, kubeVersion string, log io.Writer) (*Bi
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return nil, err
 	}
-	// Parallel test packages and a script run may all ask at once; one builds, the rest wait.
-	unlock, err := lockFile(filepath.Join(binDir, ".lock"))
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-
 	kubeDir := filepath.Join(binDir, "kube-"+kubeVersion)
 	etcdDir := filepath.Join(binDir, "etcd-"+etcdVersion)
 	kwokDir := filepath.Join(binDir, "kwok-"+kwokVersion)
@@ -186,9 +180,62 @@ func EnsureBinaries(ctx context.Context, kubeVersion string, log io.Writer) (*Bi
 	}, nil
 }
 
+// Kubectl returns the kubectl on PATH, or builds one of the given Kubernetes version ("" for
+// the pinned default) from the tools module when the machine has none.
+func Kubectl(ctx context.Context, kubeVersion string, log io.Writer) (string, error) {
+	if path, err := exec.LookPath("kubectl"); err == nil {
+		return path, nil
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	cache, err := CacheDir()
+	if err != nil {
+		return "", err
+	}
+	pinnedKube, err := DefaultKubeVersion(root)
+	if err != nil {
+		return "", err
+	}
+	kubeVersion = normalizeVersion(kubeVersion)
+	if kubeVersion == "" {
+		kubeVersion = pinnedKube
+	}
+	if !kubeVersionRE.MatchString(kubeVersion) {
+		return "", fmt.Errorf("K8S_VERSION %q is not a Kubernetes release like 1.36.3", kubeVersion)
+	}
+	dir := filepath.Join(cache, "bin", "kubectl-"+kubeVersion)
+	err = ensureDir(dir, log, "kubectl "+kubeVersion, func(out string) error {
+		modDir := filepath.Join(root, "hack", "tools", "kube")
+		if kubeVersion != pinnedKube {
+			modDir, err = generateKubeToolsModule(ctx, filepath.Join(cache, "src", "kube-"+kubeVersion), kubeVersion, log)
+			if err != nil {
+				return err
+			}
+		}
+		return goBuild(ctx, modDir, out, kubeLDFlags(kubeVersion), log, "k8s.io/kubernetes/cmd/kubectl")
+	})
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "kubectl"), nil
+}
+
 // ensureDir builds into a temporary sibling and renames it into place, so an interrupted
 // build never leaves a directory that looks complete.
 func ensureDir(dir string, log io.Writer, what string, build func(out string) error) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	// Parallel test packages and a script run may all ask at once: one builds, the others
+	// wait for it. The lock is per directory so that building another Kubernetes version
+	// does not hold up a cluster whose binaries are there.
+	unlock, err := lockFile(dir + ".lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if _, err := os.Stat(dir); err == nil {
 		return nil
 	}
@@ -299,13 +346,55 @@ func generateKubeToolsModule(ctx context.Context, dir, version string, log io.Wr
 	if err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), goMod, 0o644); err != nil {
-		return "", err
+	// The module proxy refuses a few staging releases (k8s.io/kube-controller-manager
+	// v0.27.5-v0.27.9, for one). A staging module's patch releases within one minor carry the
+	// same API, so the nearest patch release the proxy has stands in, and the log says so.
+	for attempt := 0; ; attempt++ {
+		if err := os.WriteFile(filepath.Join(dir, "go.mod"), goMod, 0o644); err != nil {
+			return "", err
+		}
+		err := runGo(ctx, dir, log, "mod", "tidy")
+		if err == nil {
+			return dir, nil
+		}
+		m := unavailableModuleRE.FindStringSubmatch(err.Error())
+		if m == nil || attempt >= 10 {
+			return "", err
+		}
+		substitute, ok := nearestAvailablePatch(ctx, dir, m[1], m[2])
+		if !ok {
+			return "", fmt.Errorf("%s@%s is not available from the module proxy and no other patch release of it is: %w", m[1], m[2], err)
+		}
+		fmt.Fprintf(log, "%s %s is not available from the module proxy; using %s of the same minor release\n", m[1], m[2], substitute)
+		goMod = []byte(strings.Replace(string(goMod), m[1]+" => "+m[1]+" "+m[2], m[1]+" => "+m[1]+" "+substitute, 1))
 	}
-	if err := runGo(ctx, dir, log, "mod", "tidy"); err != nil {
-		return "", err
+}
+
+var unavailableModuleRE = regexp.MustCompile(`(k8s\.io/[\w.-]+)@(v0\.\d+\.\d+): reading \S+: (?:403|404|410)`)
+
+// nearestAvailablePatch tries the patch releases around version, closest first, newer before
+// older.
+func nearestAvailablePatch(ctx context.Context, dir, module, version string) (string, bool) {
+	parts := strings.Split(strings.TrimPrefix(version, "v"), ".")
+	patch, err := strconv.Atoi(parts[2])
+	if err != nil {
+		return "", false
 	}
-	return dir, nil
+	for distance := 1; distance <= 20; distance++ {
+		for _, p := range []int{patch + distance, patch - distance} {
+			if p < 0 {
+				continue
+			}
+			candidate := fmt.Sprintf("v%s.%s.%d", parts[0], parts[1], p)
+			cmd := exec.CommandContext(ctx, "go", "mod", "download", module+"@"+candidate)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "GOWORK=off")
+			if cmd.Run() == nil {
+				return candidate, true
+			}
+		}
+	}
+	return "", false
 }
 
 var stagingReplaceRE = regexp.MustCompile(`(?m)^\s*(k8s\.io/[\w.-]+)\s+=>\s+\./staging/`)
@@ -323,7 +412,7 @@ func kubeToolsGoMod(version string, upstreamGoMod []byte) ([]byte, error) {
 		fmt.Fprintf(&b, "\t%s => %s %s\n", m[1], m[1], stagingVersion)
 	}
 	b.WriteString(")\n\ntool (\n")
-	for _, c := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+	for _, c := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"} {
 		fmt.Fprintf(&b, "\tk8s.io/kubernetes/cmd/%s\n", c)
 	}
 	b.WriteString(")\n")

@@ -1,0 +1,27 @@
+package cmd
+
+import (
+	"errors"
+
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/rest"
+)
+
+// errNoCluster replaces client-go's fallback to http://localhost:8080, which otherwise shows
+// up as a baffling "connection refused" on a machine that has no kubeconfig at all.
+var errNoCluster = errors.New("no cluster configured: set KUBECONFIG, pass --kubeconfig or --server, or create ~/.kube/config")
+
+// restConfig is the client configuration the global flags describe.
+func restConfig(flags *genericclioptions.ConfigFlags) (*rest.Config, error) {
+	cfg, err := flags.ToRESTConfig()
+	if err != nil {
+		return nil, explainConfigError(err)
+	}
+	if cfg.Host == "http://localhost:8080" && (flags.APIServer == nil || *flags.APIServer == "") {
+		raw, err := flags.ToRawKubeConfigLoader().RawConfig()
+		if err == nil && len(raw.Clusters) == 0 {
+			return nil, errNoCluster
+		}
+	}
+	return cfg, nil
+}

@@ -1,0 +1,64 @@
+// Package cmd holds the plugin's commands: flags and the Complete/Validate/Run steps of each.
+// It is the only package that knows about cobra or prints to the terminal.
+package cmd
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	// Authentication plugins (OIDC and friends) that kubeconfigs may name, as kubectl has them.
+	_ "k8s.io/client-go/plugin/pkg/client/auth"
+)
+
+// NewRootCommand builds `kubectl delegate` with kubectl's global flags and every subcommand.
+func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
+	configFlags := genericclioptions.NewConfigFlags(true)
+	root := &cobra.Command{
+		Use:   "kubectl-delegate",
+		Short: "Install, upgrade, inspect and diagnose Harness delegates on Kubernetes",
+		Long: `kubectl delegate installs, upgrades, inspects and diagnoses Harness delegates on
+Kubernetes, and collects support bundles when a delegate will not come up.`,
+		Annotations: map[string]string{
+			// Usage, help and error messages then say "kubectl delegate", as a user types it.
+			cobra.CommandDisplayNameAnnotation: "kubectl delegate",
+		},
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.ErrOut)
+	configFlags.AddFlags(root.PersistentFlags())
+
+	root.AddCommand(
+		NewVersionCommand(configFlags, streams),
+	)
+	return root
+}
+
+// exitError carries an exit code other than 1 out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// Execute runs the command and turns its error into kubectl's one-line "error: ..." on
+// stderr and an exit code.
+func Execute(root *cobra.Command, streams genericiooptions.IOStreams) int {
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(streams.ErrOut, "error: %v\n", err)
+	var exit *exitError
+	if errors.As(err, &exit) {
+		return exit.code
+	}
+	return 1
+}
