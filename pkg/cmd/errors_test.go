@@ -1,0 +1,61 @@
+package cmd
+
+import (
+	"crypto/x509"
+	"errors"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// clientGoError wraps a cause the way client-go's REST client does for a failed GET.
+func clientGoError(cause error) error {
+	return &url.Error{Op: "Get", URL: "https://127.0.0.1:6443/version?timeout=32s", Err: cause}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+func TestExplainServerError(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}
+	cases := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"connection refused", clientGoError(refused), "connection refused"},
+		{"unknown host", clientGoError(&net.OpError{Op: "dial", Err: &net.DNSError{Name: "k8s.example", Err: "no such host"}}), `host "k8s.example" not found`},
+		{"timeout", clientGoError(timeoutErr{}), "timed out"},
+		{"unknown authority", clientGoError(x509.UnknownAuthorityError{}), "unknown authority"},
+		{"wrong host in certificate", clientGoError(x509.HostnameError{Host: "10.1.2.3", Certificate: &x509.Certificate{}}), "not valid for 10.1.2.3"},
+		{"unauthorized", apierrors.NewUnauthorized("bad token"), "credentials rejected"},
+		{"forbidden", apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "x", errors.New("no")), "forbidden"},
+		{"anything else", errors.New("something odd"), "something odd"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := explainServerError("https://127.0.0.1:6443", tc.err).Error()
+			if !strings.HasPrefix(got, "cannot reach the Kubernetes API server at https://127.0.0.1:6443: ") {
+				t.Errorf("does not name the server: %q", got)
+			}
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("got %q, want it to contain %q", got, tc.want)
+			}
+			if strings.Contains(got, "\n") || strings.Contains(got, "?timeout=") {
+				t.Errorf("not one clean line: %q", got)
+			}
+		})
+	}
+	if explainServerError("x", nil) != nil {
+		t.Error("a nil error must stay nil")
+	}
+}
