@@ -6,21 +6,24 @@ cd "$(dirname "$0")/.."
 eval "$(hack/cluster.sh env)"
 export PATH="$PWD/bin:$PATH"
 
-step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "$2"; }
+bold="" plain=""
+if [[ -t 1 && -z ${NO_COLOR:-} ]]; then bold=$'\033[1m' plain=$'\033[0m'; fi
+step() { printf '\n%s== %s%s\n$ %s\n' "$bold" "$1" "$plain" "$2"; }
 
-step "The local cluster: a real API server, fake nodes run by kwok" "kubectl get nodes"
+# Through kubectl when the machine has it, as a user would type it; else the binary itself.
+plugin=(kubectl-delegate)
 if command -v kubectl >/dev/null; then
+  plugin=(kubectl delegate)
+  step "The local cluster: a real API server, fake nodes run by kwok" "kubectl get nodes"
   kubectl get nodes
   step "kubectl finds the plugin on PATH" "kubectl plugin list"
   kubectl plugin list 2>/dev/null | grep kubectl-delegate
-else
-  echo "(kubectl is not installed; the plugin also runs on its own as bin/kubectl-delegate)"
 fi
 
 step "What the plugin does" "kubectl delegate --help"
-kubectl-delegate --help | sed -n '1,12p'
+"${plugin[@]}" --help | sed -n '1,10p'
+
+printf '\nThe cluster keeps running: use it with  eval "$(hack/cluster.sh env)"  and stop it with  make cluster-down\n'
 
 step "The plugin's version and the cluster's" "kubectl delegate version"
-kubectl-delegate version
-
-printf '\nThe cluster keeps running: use it with\n  eval "$(hack/cluster.sh env)"\nand stop it with\n  make cluster-down\n'
+"${plugin[@]}" version
