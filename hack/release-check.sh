@@ -14,7 +14,7 @@
 # The validators are built from the tools modules hack/tools/goreleaser and
 # hack/tools/krew into a cache outside the clone, once per pinned version:
 #   ${KUBECTL_DELEGATE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-delegate}/bin/<tool>-<version>/
-# Needs only Go, bash and coreutils (git not needed). Exits non-zero on any failure.
+# Needs only Go, git, bash and coreutils. Exits non-zero on any failure.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -67,25 +67,11 @@ echo "release-check: PASS goreleaser check ($gr_version): .goreleaser.yaml is va
 # GoReleaser's snapshot uses tag v0.0.0.
 src=$work/src
 mkdir -p "$src/cmd/kubectl-delegate"
-cp "$root/.goreleaser.yaml" "$root/LICENSE" "$src/"
-if [[ -f $root/README.md ]]; then
-	cp "$root/README.md" "$src/"
-else
-	echo "release-check: WARNING: README.md is missing; the archives list it, so a real release would fail" >&2
-	echo "placeholder" >"$src/README.md"
-fi
+# The archives list LICENSE and README.md: a missing one fails here as it would a release.
+cp "$root/.goreleaser.yaml" "$root/LICENSE" "$root/README.md" "$src/" || die "copying the files the archives carry"
 printf 'module github.com/kubectl-delegate/kubectl-delegate\n\ngo 1.26.0\n' >"$src/go.mod"
 printf 'package main\n\nfunc main() {}\n' >"$src/cmd/kubectl-delegate/main.go"
-# GoReleaser wants a git binary even for a snapshot outside a repository; where
-# there is none, give it one that answers "not a git repository".
-snap_path=$PATH
-if ! command -v git >/dev/null; then
-	mkdir -p "$work/bin"
-	printf '#!%s\necho "fatal: not a git repository" >&2\nexit 128\n' "$BASH" >"$work/bin/git"
-	chmod +x "$work/bin/git"
-	snap_path=$work/bin:$PATH
-fi
-(cd "$src" && PATH=$snap_path GOWORK=off "$goreleaser" release --snapshot --clean --skip=publish,announce,validate,sign,sbom) \
+(cd "$src" && GOWORK=off "$goreleaser" release --snapshot --clean --skip=publish,announce,validate,sign,sbom) \
 	>"$work/snapshot.log" 2>&1 || { cat "$work/snapshot.log" >&2; die "goreleaser snapshot release"; }
 dist=$src/dist
 [[ -f $dist/krew/delegate.yaml ]] || die "goreleaser did not generate dist/krew/delegate.yaml"
