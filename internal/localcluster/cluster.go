@@ -79,9 +79,10 @@ type Cluster struct {
 
 // Process is one component of the cluster.
 type Process struct {
-	Name string `json:"name"`
-	PID  int    `json:"pid"`
-	Log  string `json:"log"`
+	Name   string `json:"name"`
+	PID    int    `json:"pid"`
+	Binary string `json:"binary"`
+	Log    string `json:"log"`
 }
 
 const stateFile = "state.json"
@@ -289,6 +290,10 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 
 // spawn starts one component with its output in Dir/logs/<name>.log.
 func (c *Cluster) spawn(opts Options, name, binary string, args ...string) error {
+	// /proc/<pid>/exe shows the resolved path; keep that so alive() can compare.
+	if resolved, err := filepath.EvalSymlinks(binary); err == nil {
+		binary = resolved
+	}
 	logPath := filepath.Join(c.Dir, "logs", name+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -311,7 +316,7 @@ func (c *Cluster) spawn(opts Options, name, binary string, args ...string) error
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", name, err)
 	}
-	c.Processes = append(c.Processes, Process{Name: name, PID: cmd.Process.Pid, Log: logPath})
+	c.Processes = append(c.Processes, Process{Name: name, PID: cmd.Process.Pid, Binary: binary, Log: logPath})
 	// Reap the child when it exits so it does not linger as a zombie while we run; a
 	// detached cluster's children are adopted by init when we exit.
 	go func() { _ = cmd.Wait() }()
@@ -347,11 +352,22 @@ func Load(dir string) (*Cluster, error) {
 // Running says whether any of the cluster's processes is still alive.
 func (c *Cluster) Running() bool {
 	for _, p := range c.Processes {
-		if processAlive(p.PID) {
+		if p.alive() {
 			return true
 		}
 	}
 	return false
+}
+
+// alive says whether the process still runs the component's binary. A state file can
+// outlive its processes (a reboot, a killed session) and their PIDs be reused by something
+// else, which must never be signalled.
+func (p Process) alive() bool {
+	if !processAlive(p.PID) {
+		return false
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.PID))
+	return err == nil && exe == p.Binary
 }
 
 // Stop ends every component, etcd last: stopping etcd together with the API server makes the
@@ -370,12 +386,14 @@ func (c *Cluster) Stop() error {
 	}
 	for _, group := range [][]Process{rest, etcd} {
 		for _, p := range group {
-			_ = syscall.Kill(p.PID, syscall.SIGTERM)
+			if p.alive() {
+				_ = syscall.Kill(p.PID, syscall.SIGTERM)
+			}
 		}
 		for _, p := range group {
-			if !waitExit(p.PID, 15*time.Second) {
+			if !waitExit(p, 15*time.Second) {
 				_ = syscall.Kill(p.PID, syscall.SIGKILL)
-				if !waitExit(p.PID, 5*time.Second) {
+				if !waitExit(p, 5*time.Second) {
 					errs = append(errs, fmt.Errorf("%s (pid %d) did not exit", p.Name, p.PID))
 				}
 			}
@@ -416,7 +434,7 @@ func (c *Cluster) waitReady(ctx context.Context, client kubernetes.Interface, ti
 	var last error
 	for {
 		for _, p := range c.Processes {
-			if !processAlive(p.PID) {
+			if !p.alive() {
 				return c.withLogs(fmt.Errorf("%s exited during start-up", p.Name))
 			}
 		}
@@ -488,15 +506,15 @@ func processAlive(pid int) bool {
 	return len(fields) > 0 && fields[0] != "Z" && fields[0] != "X"
 }
 
-func waitExit(pid int, timeout time.Duration) bool {
+func waitExit(p Process, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		if !processAlive(pid) {
+		if !p.alive() {
 			return true
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return !processAlive(pid)
+	return !p.alive()
 }
 
 func waitPortClosed(port int, timeout time.Duration) bool {

@@ -106,3 +106,16 @@ func TestRootPresentsItselfAsKubectlDelegate(t *testing.T) {
 		t.Errorf("unknown command: exit %d, stderr %q", code, errOut.String())
 	}
 }
+
+func TestCompletionScriptNamesThePlugin(t *testing.T) {
+	var out, errOut bytes.Buffer
+	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
+	root := NewRootCommand(streams)
+	root.SetArgs([]string{"completion", "bash"})
+	if code := Execute(root, streams); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "__start_kubectl-delegate") {
+		t.Errorf("bash completion does not complete kubectl-delegate:\n%.300s", out.String())
+	}
+}
