@@ -110,7 +110,9 @@ func Gather(ctx context.Context, client kubernetes.Interface, opts GatherOptions
 	run("clusterrolebindings", false, func() (err error) {
 		objs.ClusterRoleBindings, err = listAll(ctx, pageOpts, func(o metav1.ListOptions) ([]rbacv1.ClusterRoleBinding, string, error) {
 			l, err := client.RbacV1().ClusterRoleBindings().List(ctx, o)
-			return items(l, err, func(l *rbacv1.ClusterRoleBindingList) ([]rbacv1.ClusterRoleBinding, string) { return l.Items, l.Continue })
+			return items(l, err, func(l *rbacv1.ClusterRoleBindingList) ([]rbacv1.ClusterRoleBinding, string) {
+				return l.Items, l.Continue
+			})
 		})
 		return err
 	})
