@@ -35,6 +35,7 @@ Kubernetes, and collects support bundles when a delegate will not come up.`,
 
 	root.AddCommand(
 		NewVersionCommand(configFlags, streams),
+		NewListCommand(configFlags, streams),
 	)
 	return root
 }

@@ -1,0 +1,278 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
+)
+
+// ListOptions are the inputs of `kubectl delegate list`.
+type ListOptions struct {
+	configFlags *genericclioptions.ConfigFlags
+	genericiooptions.IOStreams
+
+	AllNamespaces bool
+	Selector      string
+	Output        string
+
+	namespace string
+	server    string
+	client    kubernetes.Interface
+	now       func() time.Time
+}
+
+// NewListCommand builds `kubectl delegate list`.
+func NewListCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &ListOptions{configFlags: configFlags, IOStreams: streams, now: time.Now}
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the delegates in a namespace or in the whole cluster",
+		Long: `List Harness delegates, however they were installed: the Helm chart harness-delegate-ng,
+the plain manifest, this plugin, or a legacy StatefulSet.`,
+		Example: `  # Delegates in the current namespace
+  kubectl delegate list
+
+  # In every namespace, with more columns
+  kubectl delegate list -A -o wide
+
+  # As JSON (the schema is in the README), for scripts
+  kubectl delegate list -A -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "List delegates in every namespace")
+	cmd.Flags().StringVarP(&o.Selector, "selector", "l", "", "Label selector on the delegates' workloads, e.g. -l harness.io/name=prod")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: wide, json, yaml or name (default: a table)")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"wide", "json", "yaml", "name"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// Complete resolves the namespace and builds the client.
+func (o *ListOptions) Complete() error {
+	cfg, err := restConfig(o.configFlags)
+	if err != nil {
+		return err
+	}
+	o.server = cfg.Host
+	if !o.AllNamespaces {
+		if o.namespace, _, err = o.configFlags.ToRawKubeConfigLoader().Namespace(); err != nil {
+			return explainConfigError(err)
+		}
+	}
+	o.client, err = kubernetes.NewForConfig(cfg)
+	return err
+}
+
+// Validate checks the flags before anything is asked of the cluster.
+func (o *ListOptions) Validate() error {
+	switch o.Output {
+	case "", "wide", "json", "yaml", "name":
+	default:
+		return fmt.Errorf("--output %q is not supported: use wide, json, yaml or name, or leave it out for a table", o.Output)
+	}
+	if _, err := labels.Parse(o.Selector); err != nil {
+		return fmt.Errorf("--selector %q is not a label selector (e.g. harness.io/name=prod or env in (a,b)): %v", o.Selector, err)
+	}
+	return nil
+}
+
+// Run finds the delegates and prints them.
+func (o *ListOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	objs, err := delegate.Gather(ctx, o.client, delegate.GatherOptions{Namespace: o.namespace, Selector: o.Selector})
+	if err != nil {
+		return explainServerError(o.server, err)
+	}
+	ds := delegate.Build(objs, o.now())
+	if err := printDelegates(o.Out, o.Output, o.AllNamespaces, ds, o.now()); err != nil {
+		return err
+	}
+	if len(ds) == 0 && o.Output == "" {
+		fmt.Fprintf(o.ErrOut, "No delegates found%s.\n", inScope(o.namespace))
+	}
+	for _, w := range duplicateWarnings(ds) {
+		fmt.Fprintln(o.ErrOut, w)
+	}
+	return nil
+}
+
+func inScope(ns string) string {
+	if ns == "" {
+		return " in any namespace"
+	}
+	return " in namespace " + ns
+}
+
+// DelegateList is the document -o json|yaml prints.
+type DelegateList struct {
+	APIVersion string              `json:"apiVersion"`
+	Kind       string              `json:"kind"`
+	Items      []delegate.Delegate `json:"items"`
+}
+
+func printDelegates(w io.Writer, format string, allNamespaces bool, ds []delegate.Delegate, now time.Time) error {
+	if ds == nil {
+		ds = []delegate.Delegate{}
+	}
+	switch format {
+	case "json", "yaml":
+		doc := DelegateList{APIVersion: delegate.SchemaVersion, Kind: "DelegateList", Items: ds}
+		data, err := json.MarshalIndent(doc, "", "  ")
+		if err != nil {
+			return err
+		}
+		if format == "yaml" {
+			if data, err = yaml.JSONToYAML(data); err != nil {
+				return err
+			}
+			_, err = w.Write(data)
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", data)
+		return err
+	case "name":
+		for _, d := range ds {
+			fmt.Fprintf(w, "delegate/%s\n", d.Name)
+		}
+		return nil
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	header := []string{"NAME", "METHOD", "VERSION", "SUPPORT", "READY", "RESTARTS", "AGE"}
+	wide := format == "wide"
+	if wide {
+		header = append(header, "WORKLOAD", "RBAC", "UPGRADER", "TOKEN", "IMAGE")
+	}
+	if allNamespaces {
+		header = append([]string{"NAMESPACE"}, header...)
+	}
+	rows := make([][]string, 0, len(ds))
+	for _, d := range ds {
+		row := []string{d.Name, method(d), orUnknown(d.Version), string(d.Support.Status),
+			fmt.Sprintf("%d/%d", d.Replicas.Ready, d.Replicas.Desired), restarts(d.Pods, now), age(d.CreatedAt, now)}
+		if wide {
+			row = append(row, strings.ToLower(d.Workload.Kind)+"/"+d.Workload.Name, string(d.RBAC.Mode), upgrader(d.Upgrader), token(d.Token), imageRef(d.Image))
+		}
+		if allNamespaces {
+			row = append([]string{d.Namespace}, row...)
+		}
+		rows = append(rows, row)
+	}
+	return writeTable(w, header, rows)
+}
+
+func method(d delegate.Delegate) string {
+	switch {
+	case d.Helm != nil && d.Helm.ChartVersion != "":
+		return "helm (" + d.Helm.Chart + "-" + d.Helm.ChartVersion + ")"
+	case d.PluginVersion != "":
+		return "plugin (" + d.PluginVersion + ")"
+	}
+	return string(d.InstallMethod)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// restarts sums the pods' restarts, with the age of the latest crash as kubectl shows it.
+func restarts(pods []delegate.Pod, now time.Time) string {
+	var total int32
+	var last time.Time
+	for _, p := range pods {
+		total += p.Restarts
+		if p.LastTermination != nil && p.LastTermination.FinishedAt.After(last) {
+			last = p.LastTermination.FinishedAt
+		}
+	}
+	if total > 0 && !last.IsZero() {
+		return strconv.Itoa(int(total)) + " (" + age(last, now) + " ago)"
+	}
+	return strconv.Itoa(int(total))
+}
+
+func age(t, now time.Time) string {
+	if t.IsZero() {
+		return "<unknown>"
+	}
+	return duration.HumanDuration(now.Sub(t))
+}
+
+func upgrader(u *delegate.Upgrader) string {
+	switch {
+	case u == nil:
+		return "none"
+	case u.Suspended:
+		return "suspended"
+	case u.LastResult != "":
+		return strings.ToLower(u.LastResult)
+	}
+	return "scheduled"
+}
+
+func token(t delegate.TokenRef) string {
+	state := "unknown"
+	if t.Present != nil {
+		state = map[bool]string{true: "present", false: "MISSING"}[*t.Present]
+	}
+	switch t.Source {
+	case delegate.TokenFromSecret:
+		return "secret/" + t.SecretName + " (" + state + ")"
+	case delegate.TokenInline:
+		return "inline (" + state + ")"
+	}
+	return "MISSING"
+}
+
+func imageRef(img delegate.Image) string {
+	ref := img.Repository
+	if img.Tag != "" {
+		ref += ":" + img.Tag
+	}
+	return ref
+}
+
+// duplicateWarnings names every delegate name used in more than one namespace.
+func duplicateWarnings(ds []delegate.Delegate) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, d := range ds {
+		if d.Duplicate == nil || seen[d.Name] {
+			continue
+		}
+		seen[d.Name] = true
+		namespaces := append([]string{d.Namespace}, d.Duplicate.OtherNamespaces...)
+		out = append(out, fmt.Sprintf("warning: delegate name %q is used in namespaces %s: Harness tells delegates apart by name, so one of them may self-destruct; give each a unique name",
+			d.Name, strings.Join(namespaces, ", ")))
+	}
+	return out
+}

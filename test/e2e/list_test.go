@@ -1,0 +1,220 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
+)
+
+const fixtureToken = "e2e-token-value-that-must-never-print"
+
+// applyFixture applies testdata/<name>.yaml into a fresh namespace with the real kubectl,
+// as a user would, and returns the namespace.
+func applyFixture(t *testing.T, name string) string {
+	t.Helper()
+	ns := testNamespace(t, "disc-"+name)
+	data, err := os.ReadFile(filepath.Join("testdata", name+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), name+".yaml")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(data), "NAMESPACE", ns)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := runCommand(t, env.kubectl, "apply", "-f", path)
+	if res.code != 0 {
+		t.Fatalf("kubectl apply %s: %s", name, res.stderr)
+	}
+	t.Cleanup(func() { runCommand(t, env.kubectl, "delete", "--ignore-not-found", "--wait=false", "-f", path) })
+	return ns
+}
+
+func listDelegates(t *testing.T, args ...string) map[string]delegate.Delegate {
+	t.Helper()
+	res := plugin(t, append([]string{"list", "-o", "json"}, args...)...)
+	if res.code != 0 {
+		t.Fatalf("list %v: exit %d: %s", args, res.code, res.stderr)
+	}
+	if strings.Contains(res.stdout+res.stderr, fixtureToken) {
+		t.Fatalf("the token was printed")
+	}
+	var doc struct {
+		APIVersion string
+		Kind       string
+		Items      []delegate.Delegate
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &doc); err != nil {
+		t.Fatalf("list -o json: %v\n%s", err, res.stdout)
+	}
+	if doc.APIVersion != delegate.SchemaVersion || doc.Kind != "DelegateList" {
+		t.Errorf("apiVersion %q kind %q", doc.APIVersion, doc.Kind)
+	}
+	out := map[string]delegate.Delegate{}
+	for _, d := range doc.Items {
+		out[d.Namespace+"/"+d.Name] = d
+	}
+	return out
+}
+
+func TestListFindsDelegatesInstalledFourWays(t *testing.T) {
+	t.Parallel()
+	namespaces := map[string]string{}
+	for _, fixture := range []string{"helm-chart", "manifest", "plugin", "legacy"} {
+		namespaces[fixture] = applyFixture(t, fixture)
+	}
+	key := func(fixture, name string) string { return namespaces[fixture] + "/" + name }
+
+	var ds map[string]delegate.Delegate
+	eventually(t, 90*time.Second, func() (bool, string) {
+		ds = listDelegates(t, "-A")
+		helm, manifest := ds[key("helm-chart", "helm-delegate")], ds[key("manifest", "manifest-delegate")]
+		byPlugin, legacy := ds[key("plugin", "plugin-delegate")], ds[key("legacy", "legacy-delegate")]
+		ok := helm.Replicas.Ready == 2 && byPlugin.Replicas.Ready == 1 && legacy.Replicas.Ready == 1 &&
+			len(manifest.Pods) == 1 && manifest.Pods[0].Restarts >= 2
+		return ok, fmt.Sprintf("helm %+v, manifest pods %+v, plugin %+v, legacy %+v", helm.Replicas, manifest.Pods, byPlugin.Replicas, legacy.Replicas)
+	})
+
+	helm := ds[key("helm-chart", "helm-delegate")]
+	if helm.InstallMethod != delegate.Helm || helm.Helm.Release != "helm-delegate" || helm.Helm.ChartVersion != "1.0.15" ||
+		helm.Version != "26.09.90000" || helm.Replicas.Desired != 2 || helm.AccountID != "e2eAccount01" ||
+		helm.Token.Source != delegate.TokenFromSecret || helm.Token.Present == nil || !*helm.Token.Present ||
+		helm.RBAC.Mode != delegate.ClusterAdmin || helm.Upgrader == nil || helm.Upgrader.CronJob != "helm-delegate-upgrader-job" {
+		t.Errorf("helm delegate: %+v", helm)
+	}
+	manifest := ds[key("manifest", "manifest-delegate")]
+	if manifest.InstallMethod != delegate.Manifest || manifest.Version != "26.05.89000" || !manifest.Minimal ||
+		manifest.Replicas.Ready != 0 || manifest.Pods[0].Waiting != "CrashLoopBackOff" ||
+		manifest.Pods[0].LastTermination == nil || manifest.Pods[0].LastTermination.Reason != "OOMKilled" ||
+		manifest.RBAC.Mode != delegate.ClusterAdmin || manifest.Workload.ServiceAccount != "default" {
+		t.Errorf("manifest delegate: %+v", manifest)
+	}
+	byPlugin := ds[key("plugin", "plugin-delegate")]
+	if byPlugin.InstallMethod != delegate.Plugin || byPlugin.PluginVersion != "v0.1.0" || byPlugin.Version != "26.10.90500" {
+		t.Errorf("plugin delegate: %+v", byPlugin)
+	}
+	legacy := ds[key("legacy", "legacy-delegate")]
+	if legacy.InstallMethod != delegate.Legacy || legacy.Workload.Kind != "StatefulSet" || legacy.Version != "" ||
+		legacy.Support.Status != delegate.UnknownSupport || legacy.Token.Source != delegate.TokenInline {
+		t.Errorf("legacy delegate: %+v", legacy)
+	}
+
+	// The table, as people read it, in one namespace and across all.
+	res := plugin(t, "list", "-n", namespaces["helm-chart"])
+	if res.code != 0 || !strings.Contains(res.stdout, "helm-delegate") || !strings.Contains(res.stdout, "helm (harness-delegate-ng-1.0.15)") ||
+		!strings.Contains(res.stdout, "2/2") || strings.Contains(res.stdout, "manifest-delegate") {
+		t.Errorf("list -n: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	res = plugin(t, "list", "-A", "-o", "wide")
+	for _, want := range []string{"NAMESPACE", "manifest-delegate", "legacy", "unknown", "cluster-admin", "secret/helm-delegate (present)"} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("list -A -o wide lacks %q:\n%s", want, res.stdout)
+		}
+	}
+	if strings.Contains(res.stdout+res.stderr, fixtureToken) {
+		t.Error("the token was printed")
+	}
+}
+
+// countingTransport counts the requests a client makes, by verb and resource path.
+type countingTransport struct {
+	next  http.RoundTripper
+	total atomic.Int64
+	mu    sync.Mutex
+	seen  map[string]int
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.total.Add(1)
+	c.mu.Lock()
+	c.seen[r.Method+" "+r.URL.Path]++
+	c.mu.Unlock()
+	return c.next.RoundTrip(r)
+}
+
+func countListRequests(t *testing.T) (int64, map[string]int) {
+	t.Helper()
+	counter := &countingTransport{seen: map[string]int{}}
+	cfg := rest.CopyConfig(env.config)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { counter.next = rt; return counter })
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := delegate.Gather(context.Background(), client, delegate.GatherOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(delegate.Build(objs, time.Now())) == 0 {
+		t.Fatal("no delegates found: the count would prove nothing")
+	}
+	return counter.total.Load(), counter.seen
+}
+
+// TestListRequestsDoNotGrowWithPods: list -A costs the same requests with 10 pods in the
+// cluster as with 500.
+func TestListRequestsDoNotGrowWithPods(t *testing.T) {
+	ns := applyFixture(t, "helm-chart")
+	bulk := testNamespace(t, "bulk")
+	ctx := context.Background()
+	cfg := rest.CopyConfig(env.config)
+	cfg.QPS, cfg.Burst = 200, 400
+	fast, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := fast.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil || len(nodes.Items) == 0 {
+		t.Fatalf("nodes: %v", err)
+	}
+	createPods := func(from, to int) {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 20)
+		for i := from; i < to; i++ {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				p := &corev1.Pod{
+					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("app-%03d", i), Labels: map[string]string{"app": "bulk"}},
+					Spec: corev1.PodSpec{
+						// Placed directly on a fake node: capacity is not the point here.
+						NodeName:   nodes.Items[i%len(nodes.Items)].Name,
+						Containers: []corev1.Container{{Name: "app", Image: "nginx"}},
+					},
+				}
+				if _, err := fast.CoreV1().Pods(bulk).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	createPods(0, 10)
+	small, smallSeen := countListRequests(t)
+	createPods(10, 500)
+	large, largeSeen := countListRequests(t)
+	if small != large {
+		t.Errorf("requests with 10 pods: %d %v; with 500 pods: %d %v", small, smallSeen, large, largeSeen)
+	}
+	for path, n := range largeSeen {
+		if strings.Contains(path, "/pods/") {
+			t.Errorf("a GET per pod: %s x%d", path, n)
+		}
+	}
+	t.Logf("list -A with a delegate in %s: %d requests at 10 and at 500 pods: %v", ns, large, largeSeen)
+}
