@@ -36,6 +36,7 @@ Kubernetes, and collects support bundles when a delegate will not come up.`,
 	root.AddCommand(
 		NewVersionCommand(configFlags, streams),
 		NewListCommand(configFlags, streams),
+		NewInspectCommand(configFlags, streams),
 	)
 	return root
 }

@@ -218,3 +218,62 @@ func TestListRequestsDoNotGrowWithPods(t *testing.T) {
 	}
 	t.Logf("list -A with a delegate in %s: %d requests at 10 and at 500 pods: %v", ns, large, largeSeen)
 }
+
+func TestInspectShowsOneDelegateWithItsEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ns := applyFixture(t, "manifest")
+	var podName string
+	eventually(t, time.Minute, func() (bool, string) {
+		d := listDelegates(t, "-n", ns)[ns+"/manifest-delegate"]
+		if len(d.Pods) == 1 && d.Pods[0].Restarts >= 1 {
+			podName = d.Pods[0].Name
+			return true, ""
+		}
+		return false, fmt.Sprintf("pods %+v", d.Pods)
+	})
+	// kwok runs no kubelet, so write the event a kubelet would for a crash loop.
+	now := metav1.Now()
+	_, err := env.client.CoreV1().Events(ns).Create(ctx, &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{GenerateName: podName + "."},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: podName},
+		Type:           corev1.EventTypeWarning, Reason: "BackOff", Message: "Back-off restarting failed container delegate",
+		Count: 12, FirstTimestamp: now, LastTimestamp: now, Source: corev1.EventSource{Component: "kubelet"},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	res := plugin(t, "inspect", "manifest-delegate", "-n", ns)
+	for _, want := range []string{"Install method:   manifest", "CrashLoopBackOff", "OOMKilled (exit 137)",
+		"Secret manifest-delegate-account-token, key DELEGATE_TOKEN (present)", "BackOff", "Back-off restarting failed container", "x12"} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("inspect lacks %q:\n%s%s", want, res.stdout, res.stderr)
+		}
+	}
+	if strings.Contains(res.stdout+res.stderr, fixtureToken) {
+		t.Error("inspect printed the token")
+	}
+
+	res = plugin(t, "status", "manifest-delegate", "-n", ns, "-o", "json")
+	var in struct {
+		Kind          string
+		Name          string
+		WarningEvents []delegate.Event
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &in); err != nil || in.Kind != "DelegateInspection" || in.Name != "manifest-delegate" ||
+		len(in.WarningEvents) != 1 || in.WarningEvents[0].Reason != "BackOff" {
+		t.Errorf("status -o json: %v\n%s", err, res.stdout)
+	}
+
+	res = plugin(t, "inspect", "no-such-delegate", "-n", ns)
+	if res.code != 1 || !strings.Contains(res.stderr, `no delegate named "no-such-delegate"`) || !strings.Contains(res.stderr, "delegates there: manifest-delegate") {
+		t.Errorf("unknown name: exit %d, stderr %q", res.code, res.stderr)
+	}
+
+	// Shell completion offers the delegates' names.
+	res = plugin(t, "__complete", "inspect", "-n", ns, "man")
+	if !strings.Contains(res.stdout, "manifest-delegate\n") {
+		t.Errorf("completion: %q", res.stdout)
+	}
+}

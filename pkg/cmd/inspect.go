@@ -1,0 +1,363 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
+)
+
+// InspectOptions are the inputs of `kubectl delegate inspect`.
+type InspectOptions struct {
+	configFlags *genericclioptions.ConfigFlags
+	genericiooptions.IOStreams
+
+	Name   string
+	Output string
+	Events int
+
+	namespace string
+	server    string
+	client    kubernetes.Interface
+	now       func() time.Time
+}
+
+// Inspection is the document inspect -o json|yaml prints: the delegate, with its recent
+// warning events.
+type Inspection struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	delegate.Delegate
+	WarningEvents []delegate.Event `json:"warningEvents"`
+}
+
+// NewInspectCommand builds `kubectl delegate inspect` (alias status).
+func NewInspectCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &InspectOptions{configFlags: configFlags, IOStreams: streams, now: time.Now}
+	cmd := &cobra.Command{
+		Use:     "inspect NAME",
+		Aliases: []string{"status"},
+		Short:   "Show everything about one delegate, with its recent warning events",
+		Example: `  # One delegate in the current namespace
+  kubectl delegate inspect prod-delegate
+
+  # In another namespace, as JSON
+  kubectl delegate status prod-delegate -n harness-delegate-ng -o json`,
+		Args: cobra.ExactArgs(1),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return o.delegateNames(cmd.Context(), toComplete), cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Name = args[0]
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: text)")
+	cmd.Flags().IntVar(&o.Events, "events", 10, "How many recent warning events to show")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// Complete resolves the namespace and builds the client.
+func (o *InspectOptions) Complete() error {
+	cfg, err := restConfig(o.configFlags)
+	if err != nil {
+		return err
+	}
+	o.server = cfg.Host
+	if o.namespace, _, err = o.configFlags.ToRawKubeConfigLoader().Namespace(); err != nil {
+		return explainConfigError(err)
+	}
+	o.client, err = kubernetes.NewForConfig(cfg)
+	return err
+}
+
+// Validate checks the flags.
+func (o *InspectOptions) Validate() error {
+	switch o.Output {
+	case "", "json", "yaml":
+	default:
+		return fmt.Errorf("--output %q is not supported: use json or yaml, or leave it out for text", o.Output)
+	}
+	if o.Events < 0 {
+		return fmt.Errorf("--events %d: give 0 or more", o.Events)
+	}
+	return nil
+}
+
+// Run finds the delegate by name and prints it.
+func (o *InspectOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	objs, err := delegate.Gather(ctx, o.client, delegate.GatherOptions{Namespace: o.namespace})
+	if err != nil {
+		return explainServerError(o.server, err)
+	}
+	ds := delegate.Build(objs, o.now())
+	d, err := findByName(ds, o.Name, o.namespace)
+	if err != nil {
+		return err
+	}
+	in := Inspection{APIVersion: delegate.SchemaVersion, Kind: "DelegateInspection", Delegate: d, WarningEvents: []delegate.Event{}}
+	if o.Events > 0 {
+		events, err := delegate.WarningEvents(ctx, o.client, d, o.Events)
+		if err != nil {
+			fmt.Fprintf(o.ErrOut, "warning: cannot read events in %s: %v\n", d.Namespace, err)
+		} else if events != nil {
+			in.WarningEvents = events
+		}
+	}
+	switch o.Output {
+	case "json", "yaml":
+		data, err := json.MarshalIndent(in, "", "  ")
+		if err != nil {
+			return err
+		}
+		if o.Output == "yaml" {
+			if data, err = yaml.JSONToYAML(data); err != nil {
+				return err
+			}
+			_, err = o.Out.Write(data)
+			return err
+		}
+		_, err = fmt.Fprintf(o.Out, "%s\n", data)
+		return err
+	}
+	return printInspection(o.Out, in, o.now())
+}
+
+// findByName matches the delegate's name or its workload's name; an unknown name lists the
+// delegates that do exist.
+func findByName(ds []delegate.Delegate, name, namespace string) (delegate.Delegate, error) {
+	var names []string
+	for _, d := range ds {
+		if d.Name == name || d.Workload.Name == name {
+			return d, nil
+		}
+		names = append(names, d.Name)
+	}
+	if len(names) == 0 {
+		return delegate.Delegate{}, fmt.Errorf("no delegate named %q in namespace %s, and no other delegate there either (try -n NAMESPACE, or kubectl delegate list -A)", name, namespace)
+	}
+	sort.Strings(names)
+	return delegate.Delegate{}, fmt.Errorf("no delegate named %q in namespace %s; delegates there: %s", name, namespace, strings.Join(names, ", "))
+}
+
+func (o *InspectOptions) delegateNames(ctx context.Context, prefix string) []string {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if o.Complete() != nil {
+		return nil
+	}
+	objs, err := delegate.Gather(ctx, o.client, delegate.GatherOptions{Namespace: o.namespace})
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, d := range delegate.Build(objs, o.now()) {
+		if strings.HasPrefix(d.Name, prefix) {
+			names = append(names, d.Name)
+		}
+	}
+	return names
+}
+
+func printInspection(w io.Writer, in Inspection, now time.Time) error {
+	d := in.Delegate
+	var b strings.Builder
+	field := func(label, value string) { fmt.Fprintf(&b, "%-17s %s\n", label+":", value) }
+	field("Name", d.Name)
+	field("Namespace", d.Namespace)
+	field("Install method", installDetail(d))
+	field("Workload", fmt.Sprintf("%s/%s (ServiceAccount %s)", d.Workload.Kind, d.Workload.Name, d.Workload.ServiceAccount))
+	field("Image", imageRef(d.Image))
+	field("Version", versionDetail(d))
+	field("Replicas", fmt.Sprintf("%d desired, %d ready, %d available, %d updated", d.Replicas.Desired, d.Replicas.Ready, d.Replicas.Available, d.Replicas.Updated))
+	field("Account", orNotSet(d.AccountID))
+	field("Manager", orNotSet(d.ManagerEndpoint))
+	field("Token", tokenDetail(d.Token))
+	field("Proxy", proxyDetail(d.Proxy))
+	field("Custom CA", map[bool]string{true: d.CustomCA.Source, false: "none"}[d.CustomCA.Configured])
+	field("Upgrader", upgraderDetail(d.Upgrader, now))
+	field("RBAC", string(d.RBAC.Mode))
+	for _, binding := range d.RBAC.Bindings {
+		fmt.Fprintf(&b, "%-17s %s\n", "", binding)
+	}
+	field("Tags", orNotSet(strings.Join(d.Tags, ", ")))
+	field("Poll for tasks", fmt.Sprint(d.PollForTasks))
+	field("Created", age(d.CreatedAt, now)+" ago")
+	if d.Duplicate != nil {
+		field("Warning", fmt.Sprintf("the name %q is also used in namespace(s) %s: one of them may self-destruct", d.Name, strings.Join(d.Duplicate.OtherNamespaces, ", ")))
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(w, "\nPods:")
+	if len(d.Pods) == 0 {
+		fmt.Fprintln(w, "  none")
+	} else {
+		rows := make([][]string, 0, len(d.Pods))
+		for _, p := range d.Pods {
+			rows = append(rows, []string{p.Name, map[bool]string{true: "true", false: "false"}[p.Ready], podStatus(p),
+				restarts([]delegate.Pod{p}, now), lastTermination(p), orNone(p.Node), age(p.CreatedAt, now)})
+		}
+		if err := writeTable(indent{w}, []string{"NAME", "READY", "STATUS", "RESTARTS", "LAST TERMINATION", "NODE", "AGE"}, rows); err != nil {
+			return err
+		}
+	}
+
+	fmt.Fprintln(w, "\nWarning events:")
+	if len(in.WarningEvents) == 0 {
+		fmt.Fprintln(w, "  none")
+		return nil
+	}
+	rows := make([][]string, 0, len(in.WarningEvents))
+	for _, e := range in.WarningEvents {
+		rows = append(rows, []string{age(e.LastSeen, now), fmt.Sprintf("x%d", e.Count), e.Object, e.Reason, e.Message})
+	}
+	return writeTable(indent{w}, []string{"LAST SEEN", "COUNT", "OBJECT", "REASON", "MESSAGE"}, rows)
+}
+
+// indent prefixes every line with two spaces, to set tables under their heading.
+type indent struct{ w io.Writer }
+
+func (i indent) Write(p []byte) (int, error) {
+	lines := strings.SplitAfter(string(p), "\n")
+	var b strings.Builder
+	for _, l := range lines {
+		if l != "" {
+			b.WriteString("  " + l)
+		}
+	}
+	if _, err := io.WriteString(i.w, b.String()); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func installDetail(d delegate.Delegate) string {
+	switch d.InstallMethod {
+	case delegate.Helm:
+		s := "helm, release " + d.Helm.Release
+		if d.Helm.Chart != "" {
+			s += ", chart " + d.Helm.Chart + "-" + d.Helm.ChartVersion
+		}
+		return s
+	case delegate.Plugin:
+		return "kubectl delegate " + orUnknown(d.PluginVersion)
+	case delegate.Legacy:
+		return "legacy StatefulSet (out of support since 2024-01-31)"
+	}
+	return "manifest"
+}
+
+func versionDetail(d delegate.Delegate) string {
+	if d.Version == "" {
+		return "unknown (tag " + strings.TrimSpace(orNone(d.Image.Tag)) + " names no release)"
+	}
+	s := d.Version
+	if d.Minimal {
+		s += " minimal"
+	}
+	sp := d.Support
+	return fmt.Sprintf("%s, released %s, %s (end of support %s, end of life %s)", s, sp.Released.Format("2006-01"), sp.Status,
+		sp.EndOfSupport.Format("2006-01-02"), sp.EndOfLife.Format("2006-01-02"))
+}
+
+func tokenDetail(t delegate.TokenRef) string {
+	state := "could not be read"
+	if t.Present != nil {
+		state = map[bool]string{true: "present", false: "MISSING or empty"}[*t.Present]
+	}
+	switch t.Source {
+	case delegate.TokenFromSecret:
+		return fmt.Sprintf("Secret %s, key %s (%s)", t.SecretName, t.SecretKey, state)
+	case delegate.TokenInline:
+		return fmt.Sprintf("inline in the pod spec as %s (%s): anyone who can read the workload can read it", t.Variable, state)
+	}
+	return "MISSING: no DELEGATE_TOKEN in the delegate's environment"
+}
+
+func proxyDetail(p delegate.Proxy) string {
+	if !p.Configured {
+		return "none"
+	}
+	s := p.Host
+	if p.Port != "" {
+		s += ":" + p.Port
+	}
+	if p.Scheme != "" {
+		s = p.Scheme + "://" + s
+	}
+	if p.HasCredentials {
+		s += ", with credentials"
+	}
+	return s + ", NO_PROXY " + orNotSet(p.NoProxy)
+}
+
+func upgraderDetail(u *delegate.Upgrader, now time.Time) string {
+	if u == nil {
+		return "none"
+	}
+	s := fmt.Sprintf("CronJob %s, schedule %q", u.CronJob, u.Schedule)
+	if u.Suspended {
+		s += ", SUSPENDED"
+	}
+	if u.LastSchedule != nil {
+		s += fmt.Sprintf(", last run %s ago: %s", age(*u.LastSchedule, now), orUnknown(u.LastResult))
+	} else {
+		s += ", not run yet"
+	}
+	return s
+}
+
+func podStatus(p delegate.Pod) string {
+	if p.Waiting != "" {
+		return p.Waiting
+	}
+	return p.Phase
+}
+
+func lastTermination(p delegate.Pod) string {
+	if p.LastTermination == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%s (exit %d)", p.LastTermination.Reason, p.LastTermination.ExitCode)
+}
+
+func orNotSet(s string) string {
+	if s == "" {
+		return "not set"
+	}
+	return s
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}

@@ -1,0 +1,86 @@
+package delegate
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Event is a warning event about a delegate's workload or pods.
+type Event struct {
+	Object   string    `json:"object"`
+	Reason   string    `json:"reason"`
+	Message  string    `json:"message"`
+	Count    int32     `json:"count"`
+	LastSeen time.Time `json:"lastSeen"`
+}
+
+// WarningEvents lists the namespace's warning events once (a field-selected LIST, paginated)
+// and keeps those about the delegate's workload, its ReplicaSets and its pods, newest first.
+func WarningEvents(ctx context.Context, client kubernetes.Interface, d Delegate, limit int) ([]Event, error) {
+	opts := metav1.ListOptions{FieldSelector: "type=" + corev1.EventTypeWarning, Limit: 500}
+	all, err := listAll(ctx, opts, func(o metav1.ListOptions) ([]corev1.Event, string, error) {
+		l, err := client.CoreV1().Events(d.Namespace).List(ctx, o)
+		return items(l, err, func(l *corev1.EventList) ([]corev1.Event, string) { return l.Items, l.Continue })
+	})
+	if err != nil {
+		return nil, err
+	}
+	return delegateEvents(all, d, limit), nil
+}
+
+func delegateEvents(all []corev1.Event, d Delegate, limit int) []Event {
+	pods := map[string]bool{}
+	for _, p := range d.Pods {
+		pods[p.Name] = true
+	}
+	about := func(ref corev1.ObjectReference) bool {
+		switch ref.Kind {
+		case d.Workload.Kind:
+			return ref.Name == d.Workload.Name
+		case "ReplicaSet":
+			return d.Workload.Kind == "Deployment" && strings.HasPrefix(ref.Name, d.Workload.Name+"-")
+		case "Pod":
+			return pods[ref.Name]
+		}
+		return false
+	}
+	var out []Event
+	for _, e := range all {
+		if e.Type != corev1.EventTypeWarning || !about(e.InvolvedObject) {
+			continue
+		}
+		out = append(out, Event{
+			Object:   e.InvolvedObject.Kind + "/" + e.InvolvedObject.Name,
+			Reason:   e.Reason,
+			Message:  strings.TrimSpace(e.Message),
+			Count:    max(e.Count, 1),
+			LastSeen: eventTime(e),
+		})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].LastSeen.After(out[j].LastSeen) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out
+}
+
+// eventTime is when an event was last seen, whichever of the old and new event fields the
+// component that wrote it filled in.
+func eventTime(e corev1.Event) time.Time {
+	var series time.Time
+	if e.Series != nil {
+		series = e.Series.LastObservedTime.Time
+	}
+	for _, t := range []time.Time{e.LastTimestamp.Time, series, e.EventTime.Time, e.FirstTimestamp.Time, e.CreationTimestamp.Time} {
+		if !t.IsZero() {
+			return t
+		}
+	}
+	return time.Time{}
+}
