@@ -97,25 +97,11 @@ var kubeVersionRE = regexp.MustCompile(`^v1\.(\d+)\.(\d+)$`)
 // EnsureBinaries builds whatever of the cluster's binaries the cache lacks, for the given
 // Kubernetes version ("" means the pinned default). Progress goes to log.
 func EnsureBinaries(ctx context.Context, kubeVersion string, log io.Writer) (*Binaries, error) {
-	root, err := RepoRoot()
+	kb, err := newKubeBuild(kubeVersion)
 	if err != nil {
 		return nil, err
 	}
-	cache, err := CacheDir()
-	if err != nil {
-		return nil, err
-	}
-	pinnedKube, err := DefaultKubeVersion(root)
-	if err != nil {
-		return nil, err
-	}
-	kubeVersion = normalizeVersion(kubeVersion)
-	if kubeVersion == "" {
-		kubeVersion = pinnedKube
-	}
-	if !kubeVersionRE.MatchString(kubeVersion) {
-		return nil, fmt.Errorf("K8S_VERSION %q is not a Kubernetes release like 1.36.3", kubeVersion)
-	}
+	root, cache, kubeVersion := kb.root, kb.cache, kb.version
 	etcdVersion, err := pinnedVersion(filepath.Join(root, "hack", "tools", "etcd", "go.mod"), "go.etcd.io/etcd/server/v3")
 	if err != nil {
 		return nil, err
@@ -133,19 +119,8 @@ func EnsureBinaries(ctx context.Context, kubeVersion string, log io.Writer) (*Bi
 	etcdDir := filepath.Join(binDir, "etcd-"+etcdVersion)
 	kwokDir := filepath.Join(binDir, "kwok-"+kwokVersion)
 
-	err = ensureDir(kubeDir, log, "kube-apiserver, kube-controller-manager, kube-scheduler "+kubeVersion, func(out string) error {
-		modDir := filepath.Join(root, "hack", "tools", "kube")
-		if kubeVersion != pinnedKube {
-			modDir, err = generateKubeToolsModule(ctx, filepath.Join(cache, "src", "kube-"+kubeVersion), kubeVersion, log)
-			if err != nil {
-				return err
-			}
-		}
-		return goBuild(ctx, modDir, out, kubeLDFlags(kubeVersion), log,
-			"k8s.io/kubernetes/cmd/kube-apiserver",
-			"k8s.io/kubernetes/cmd/kube-controller-manager",
-			"k8s.io/kubernetes/cmd/kube-scheduler")
-	})
+	err = kb.build(ctx, kubeDir, log, "k8s.io/kubernetes/cmd/kube-apiserver",
+		"k8s.io/kubernetes/cmd/kube-controller-manager", "k8s.io/kubernetes/cmd/kube-scheduler")
 	if err != nil {
 		return nil, err
 	}
@@ -186,40 +161,63 @@ func Kubectl(ctx context.Context, kubeVersion string, log io.Writer) (string, er
 	if path, err := exec.LookPath("kubectl"); err == nil {
 		return path, nil
 	}
-	root, err := RepoRoot()
+	kb, err := newKubeBuild(kubeVersion)
 	if err != nil {
 		return "", err
+	}
+	dir := filepath.Join(kb.cache, "bin", "kubectl-"+kb.version)
+	if err := kb.build(ctx, dir, log, "k8s.io/kubernetes/cmd/kubectl"); err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "kubectl"), nil
+}
+
+// kubeBuild builds binaries of one Kubernetes version from the pinned tools module, or from
+// one generated with the same recipe for another version.
+type kubeBuild struct {
+	root, cache     string
+	version, pinned string
+}
+
+func newKubeBuild(version string) (*kubeBuild, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
 	}
 	cache, err := CacheDir()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	pinnedKube, err := DefaultKubeVersion(root)
+	pinned, err := DefaultKubeVersion(root)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	kubeVersion = normalizeVersion(kubeVersion)
-	if kubeVersion == "" {
-		kubeVersion = pinnedKube
+	version = normalizeVersion(version)
+	if version == "" {
+		version = pinned
 	}
-	if !kubeVersionRE.MatchString(kubeVersion) {
-		return "", fmt.Errorf("K8S_VERSION %q is not a Kubernetes release like 1.36.3", kubeVersion)
+	if !kubeVersionRE.MatchString(version) {
+		return nil, fmt.Errorf("K8S_VERSION %q is not a Kubernetes release like 1.36.3", version)
 	}
-	dir := filepath.Join(cache, "bin", "kubectl-"+kubeVersion)
-	err = ensureDir(dir, log, "kubectl "+kubeVersion, func(out string) error {
-		modDir := filepath.Join(root, "hack", "tools", "kube")
-		if kubeVersion != pinnedKube {
-			modDir, err = generateKubeToolsModule(ctx, filepath.Join(cache, "src", "kube-"+kubeVersion), kubeVersion, log)
+	return &kubeBuild{root: root, cache: cache, version: version, pinned: pinned}, nil
+}
+
+func (kb *kubeBuild) build(ctx context.Context, dir string, log io.Writer, pkgs ...string) error {
+	names := make([]string, len(pkgs))
+	for i, p := range pkgs {
+		names[i] = filepath.Base(p)
+	}
+	return ensureDir(dir, log, strings.Join(names, ", ")+" "+kb.version, func(out string) error {
+		modDir := filepath.Join(kb.root, "hack", "tools", "kube")
+		if kb.version != kb.pinned {
+			var err error
+			modDir, err = generateKubeToolsModule(ctx, filepath.Join(kb.cache, "src", "kube-"+kb.version), kb.version, log)
 			if err != nil {
 				return err
 			}
 		}
-		return goBuild(ctx, modDir, out, kubeLDFlags(kubeVersion), log, "k8s.io/kubernetes/cmd/kubectl")
+		return goBuild(ctx, modDir, out, kubeLDFlags(kb.version), log, pkgs...)
 	})
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, "kubectl"), nil
 }
 
 // ensureDir builds into a temporary sibling and renames it into place, so an interrupted

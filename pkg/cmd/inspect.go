@@ -63,13 +63,7 @@ func NewInspectCommand(configFlags *genericclioptions.ConfigFlags, streams gener
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
+			return runOptions(cmd.Context(), o)
 		},
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: text)")
@@ -107,9 +101,6 @@ func (o *InspectOptions) Validate() error {
 
 // Run finds the delegate by name and prints it.
 func (o *InspectOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	objs, err := delegate.Gather(ctx, o.client, delegate.GatherOptions{Namespace: o.namespace})
 	if err != nil {
 		return explainServerError(o.server, err)
@@ -165,9 +156,6 @@ func findByName(ds []delegate.Delegate, name, namespace string) (delegate.Delega
 }
 
 func (o *InspectOptions) delegateNames(ctx context.Context, prefix string) []string {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	if o.Complete() != nil {
 		return nil
 	}

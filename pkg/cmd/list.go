@@ -54,13 +54,7 @@ the plain manifest, this plugin, or a legacy StatefulSet.`,
   kubectl delegate list -A -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
+			return runOptions(cmd.Context(), o)
 		},
 	}
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "List delegates in every namespace")
@@ -101,9 +95,6 @@ func (o *ListOptions) Validate() error {
 
 // Run finds the delegates and prints them.
 func (o *ListOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	objs, err := delegate.Gather(ctx, o.client, delegate.GatherOptions{Namespace: o.namespace, Selector: o.Selector})
 	if err != nil {
 		return explainServerError(o.server, err)

@@ -3,6 +3,7 @@
 package cmd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -39,6 +40,24 @@ Kubernetes, and collects support bundles when a delegate will not come up.`,
 		NewInspectCommand(configFlags, streams),
 	)
 	return root
+}
+
+// options is what every command's Options implement: kubectl's Complete/Validate/Run.
+type options interface {
+	Complete() error
+	Validate() error
+	Run(ctx context.Context) error
+}
+
+// runOptions is the RunE of a command: complete, validate, then run.
+func runOptions(ctx context.Context, o options) error {
+	if err := o.Complete(); err != nil {
+		return err
+	}
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	return o.Run(ctx)
 }
 
 // exitError carries an exit code other than 1 out of a command.

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -63,13 +64,7 @@ func NewVersionCommand(configFlags *genericclioptions.ConfigFlags, streams gener
   kubectl delegate version --client`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run()
+			return runOptions(cmd.Context(), o)
 		},
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: text)")
@@ -110,7 +105,7 @@ func (o *VersionOptions) Validate() error {
 
 // Run prints the client version, then the server's. When the server cannot be reached the
 // client part is still printed and the error names the server.
-func (o *VersionOptions) Run() error {
+func (o *VersionOptions) Run(context.Context) error {
 	info := VersionInfo{ClientVersion: currentClientVersion()}
 	serverErr := o.connectErr
 	if !o.ClientOnly && serverErr == nil {
