@@ -21,7 +21,27 @@ if command -v kubectl >/dev/null; then
 fi
 
 step "What the plugin does" "kubectl delegate --help"
-"${plugin[@]}" --help | sed -n '1,10p'
+"${plugin[@]}" --help | sed -n '1,12p'
+
+if command -v kubectl >/dev/null; then
+  # Four delegates installed the four ways users meet them (objects only: kwok runs the pods),
+  # one of them crash-looping for want of memory.
+  step "Delegates installed four ways: Helm chart, plain manifest, this plugin, legacy StatefulSet" \
+    "kubectl apply -f test/e2e/testdata/{helm-chart,manifest,plugin,legacy}.yaml"
+  for f in helm-chart manifest plugin legacy; do
+    kubectl create namespace "demo-$f" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+    sed "s/NAMESPACE/demo-$f/g" "test/e2e/testdata/$f.yaml" | kubectl apply -f - | sed 's/^/  /'
+  done
+  kubectl -n demo-helm-chart rollout status deployment/helm-delegate --timeout=90s >/dev/null
+  kubectl -n demo-plugin rollout status deployment/plugin-delegate --timeout=90s >/dev/null
+  sleep 6 # the crash-looping delegate restarts every 5 seconds
+
+  step "Every delegate in the cluster, however it was installed" "kubectl delegate list -A"
+  "${plugin[@]}" list -A
+
+  step "One delegate in detail: why is it not ready?" "kubectl delegate inspect manifest-delegate -n demo-manifest"
+  "${plugin[@]}" inspect manifest-delegate -n demo-manifest
+fi
 
 printf '\nThe cluster keeps running: use it with  eval "$(hack/cluster.sh env)"  and stop it with  make cluster-down\n'
 
