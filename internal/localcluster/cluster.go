@@ -43,12 +43,14 @@ type Node struct {
 	Labels map[string]string
 }
 
-// DefaultNodes are sized so that two delegates at the chart's defaults (1 CPU, 2 GiB each)
-// fit, as on a small real cluster.
+// DefaultNodes are three small nodes, as in a small real cluster: each takes a few delegates
+// at the chart's defaults (1 CPU, 2 GiB), so the e2e tests running side by side fit, and a
+// test that wants a shortfall asks for more than one node has.
 func DefaultNodes() []Node {
 	return []Node{
 		{Name: "kwok-node-0", CPU: "4", Memory: "8Gi", Pods: "110"},
 		{Name: "kwok-node-1", CPU: "4", Memory: "8Gi", Pods: "110"},
+		{Name: "kwok-node-2", CPU: "4", Memory: "8Gi", Pods: "110"},
 	}
 }
 

@@ -277,3 +277,20 @@ func TestInspectShowsOneDelegateWithItsEvents(t *testing.T) {
 		t.Errorf("completion: %q", res.stdout)
 	}
 }
+
+func TestListFlagsTheSameNameInTwoNamespaces(t *testing.T) {
+	t.Parallel()
+	first, second := applyFixture(t, "plugin"), applyFixture(t, "plugin")
+	ds := listDelegates(t, "-A")
+	for _, ns := range []string{first, second} {
+		d, ok := ds[ns+"/plugin-delegate"]
+		if !ok || d.Duplicate == nil || len(d.Duplicate.OtherNamespaces) == 0 {
+			t.Errorf("%s/plugin-delegate not flagged: %+v", ns, d.Duplicate)
+		}
+	}
+	res := plugin(t, "list", "-A")
+	if !strings.Contains(res.stderr, `warning: delegate name "plugin-delegate" is used in namespaces`) ||
+		!strings.Contains(res.stderr, first) || !strings.Contains(res.stderr, second) {
+		t.Errorf("no warning naming both namespaces on stderr: %q", res.stderr)
+	}
+}
