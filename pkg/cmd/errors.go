@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"strings"
 	"syscall"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,6 +26,15 @@ func explainServerError(server string, err error) error {
 	if err == nil {
 		return nil
 	}
+	// The server answered: the request itself was refused, and saying "cannot reach" would
+	// send the user looking in the wrong place.
+	var status apierrors.APIStatus
+	if errors.As(err, &status) && !apierrors.IsUnauthorized(err) {
+		if apierrors.IsForbidden(err) {
+			return fmt.Errorf("%w (the user of this kubeconfig lacks that permission: ask for it, or narrow the command, e.g. with -n NAMESPACE)", err)
+		}
+		return err
+	}
 	return fmt.Errorf("cannot reach the Kubernetes API server at %s: %s", server, rootCause(err))
 }
 
@@ -36,7 +44,6 @@ func rootCause(err error) string {
 		certErr   *x509.UnknownAuthorityError
 		hostErr   x509.HostnameError
 		invalid   x509.CertificateInvalidError
-		statusErr apierrors.APIStatus
 		urlErr    *url.Error
 	)
 	switch {
@@ -54,8 +61,6 @@ func rootCause(err error) string {
 		return "server certificate is invalid: " + invalid.Error()
 	case apierrors.IsUnauthorized(err):
 		return "credentials rejected (401 Unauthorized): log in again or check the user in the kubeconfig"
-	case errors.As(err, &statusErr):
-		return strings.TrimSpace(err.Error())
 	case errors.As(err, &urlErr):
 		if urlErr.Timeout() {
 			return "timed out (raise --request-timeout, or check the network path to the server)"

@@ -3,6 +3,7 @@ package cmd
 import (
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -38,7 +39,6 @@ func TestExplainServerError(t *testing.T) {
 		{"unknown authority", clientGoError(x509.UnknownAuthorityError{}), "unknown authority"},
 		{"wrong host in certificate", clientGoError(x509.HostnameError{Host: "10.1.2.3", Certificate: &x509.Certificate{}}), "not valid for 10.1.2.3"},
 		{"unauthorized", apierrors.NewUnauthorized("bad token"), "credentials rejected"},
-		{"forbidden", apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "x", errors.New("no")), "forbidden"},
 		{"anything else", errors.New("something odd"), "something odd"},
 	}
 	for _, tc := range cases {
@@ -54,6 +54,11 @@ func TestExplainServerError(t *testing.T) {
 				t.Errorf("not one clean line: %q", got)
 			}
 		})
+	}
+	forbidden := explainServerError("https://127.0.0.1:6443", fmt.Errorf("listing deployments in all namespaces: %w",
+		apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "", errors.New("no"))))
+	if !apierrors.IsForbidden(forbidden) || strings.Contains(forbidden.Error(), "cannot reach") || !strings.Contains(forbidden.Error(), "-n NAMESPACE") {
+		t.Errorf("a refusal is not an unreachable server: %v", forbidden)
 	}
 	if explainServerError("x", nil) != nil {
 		t.Error("a nil error must stay nil")

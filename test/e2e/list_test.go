@@ -294,3 +294,20 @@ func TestListFlagsTheSameNameInTwoNamespaces(t *testing.T) {
 		t.Errorf("no warning naming both namespaces on stderr: %q", res.stderr)
 	}
 }
+
+// The read-only user sees its one namespace; asking for all namespaces is refused with a
+// message that says so, not a crash and not "cannot reach".
+func TestListAsReadOnlyUser(t *testing.T) {
+	if env.viewerKubeconfig == "" {
+		t.Skip("the cluster named by KUBECONFIG has no viewer.kubeconfig beside it")
+	}
+	t.Parallel()
+	res := runCommand(t, env.plugin, "list", "--kubeconfig", env.viewerKubeconfig, "-o", "json")
+	if res.code != 0 {
+		t.Errorf("list in the viewer's namespace: exit %d: %s", res.code, res.stderr)
+	}
+	res = runCommand(t, env.plugin, "list", "-A", "--kubeconfig", env.viewerKubeconfig)
+	if res.code != 1 || !strings.Contains(res.stderr, "forbidden") || !strings.Contains(res.stderr, "-n NAMESPACE") || strings.Contains(res.stderr, "cannot reach") {
+		t.Errorf("list -A as the viewer: exit %d, stderr %q", res.code, res.stderr)
+	}
+}
