@@ -40,11 +40,11 @@ func explainServerError(server string, err error) error {
 
 func rootCause(err error) string {
 	var (
-		dnsErr    *net.DNSError
-		certErr   *x509.UnknownAuthorityError
-		hostErr   x509.HostnameError
-		invalid   x509.CertificateInvalidError
-		urlErr    *url.Error
+		dnsErr  *net.DNSError
+		certErr *x509.UnknownAuthorityError
+		hostErr x509.HostnameError
+		invalid x509.CertificateInvalidError
+		urlErr  *url.Error
 	)
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
