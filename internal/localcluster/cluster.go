@@ -48,9 +48,9 @@ type Node struct {
 // test that wants a shortfall asks for more than one node has.
 func DefaultNodes() []Node {
 	return []Node{
-		{Name: "kwok-node-0", CPU: "4", Memory: "8Gi", Pods: "110"},
-		{Name: "kwok-node-1", CPU: "4", Memory: "8Gi", Pods: "110"},
-		{Name: "kwok-node-2", CPU: "4", Memory: "8Gi", Pods: "110"},
+		{Name: "kwok-node-0", CPU: "4", Memory: "8Gi", Pods: "250"},
+		{Name: "kwok-node-1", CPU: "4", Memory: "8Gi", Pods: "250"},
+		{Name: "kwok-node-2", CPU: "4", Memory: "8Gi", Pods: "250"},
 	}
 }
 
