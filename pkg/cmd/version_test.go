@@ -69,53 +69,52 @@ func TestVersionValidateNamesTheFlag(t *testing.T) {
 	}
 }
 
-func TestRootPresentsItselfAsKubectlDelegate(t *testing.T) {
+// execute runs the root command with args and returns the exit code, stdout and stderr.
+func execute(args ...string) (int, string, string) {
 	var out, errOut bytes.Buffer
 	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
 	root := NewRootCommand(streams)
-	root.SetArgs([]string{"version", "--help"})
-	if code := Execute(root, streams); code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut.String())
+	root.SetArgs(args)
+	code := Execute(root, streams)
+	return code, out.String(), errOut.String()
+}
+
+func TestRootPresentsItselfAsKubectlDelegate(t *testing.T) {
+	code, out, errOut := execute("version", "--help")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if !strings.Contains(out.String(), "kubectl delegate version [flags]") {
-		t.Errorf("usage line does not say `kubectl delegate version`:\n%s", out.String())
+	if !strings.Contains(out, "kubectl delegate version [flags]") {
+		t.Errorf("usage line does not say `kubectl delegate version`:\n%s", out)
 	}
 	// kubectl's global flags are all there.
 	for _, flag := range []string{"--kubeconfig", "--context", "--namespace", "--as", "--request-timeout", "--server"} {
-		if !strings.Contains(out.String(), flag) {
+		if !strings.Contains(out, flag) {
 			t.Errorf("help lacks %s", flag)
 		}
 	}
 
-	out.Reset()
-	errOut.Reset()
-	root = NewRootCommand(streams)
-	root.SetArgs([]string{"version", "--client", "-o", "json"})
-	if code := Execute(root, streams); code != 0 {
-		t.Fatalf("--client needs no cluster, got exit %d: %s", code, errOut.String())
+	code, out, errOut = execute("version", "--client", "-o", "json")
+	if code != 0 {
+		t.Fatalf("--client needs no cluster, got exit %d: %s", code, errOut)
 	}
 	var info VersionInfo
-	if err := json.Unmarshal(out.Bytes(), &info); err != nil || info.ServerVersion != nil || info.ClientVersion.Version == "" {
-		t.Errorf("--client -o json: %v %s", err, out.String())
+	if err := json.Unmarshal([]byte(out), &info); err != nil || info.ServerVersion != nil || info.ClientVersion.Version == "" {
+		t.Errorf("--client -o json: %v %s", err, out)
 	}
 
-	errOut.Reset()
-	root = NewRootCommand(streams)
-	root.SetArgs([]string{"bogus"})
-	if code := Execute(root, streams); code != 1 || errOut.String() != "error: unknown command \"bogus\" for \"kubectl delegate\"\n" {
-		t.Errorf("unknown command: exit %d, stderr %q", code, errOut.String())
+	code, _, errOut = execute("bogus")
+	if code != 1 || errOut != "error: unknown command \"bogus\" for \"kubectl delegate\"\n" {
+		t.Errorf("unknown command: exit %d, stderr %q", code, errOut)
 	}
 }
 
 func TestCompletionScriptNamesThePlugin(t *testing.T) {
-	var out, errOut bytes.Buffer
-	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
-	root := NewRootCommand(streams)
-	root.SetArgs([]string{"completion", "bash"})
-	if code := Execute(root, streams); code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut.String())
+	code, out, errOut := execute("completion", "bash")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if !strings.Contains(out.String(), "__start_kubectl-delegate") {
-		t.Errorf("bash completion does not complete kubectl-delegate:\n%.300s", out.String())
+	if !strings.Contains(out, "__start_kubectl-delegate") {
+		t.Errorf("bash completion does not complete kubectl-delegate:\n%.300s", out)
 	}
 }
