@@ -1,6 +1,10 @@
 package delegate
 
-import "time"
+import (
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
 
 // SchemaVersion names the JSON shape of Delegate. Fields are only ever added within one
 // version; doctor, collect and users' scripts read it.
@@ -55,7 +59,9 @@ type Delegate struct {
 	Support Support `json:"support"`
 
 	Replicas Replicas `json:"replicas"`
-	Pods     []Pod    `json:"pods"`
+	// Resources are the delegate container's requests and limits, per replica.
+	Resources corev1.ResourceRequirements `json:"resources"`
+	Pods      []Pod                       `json:"pods"`
 
 	AccountID       string     `json:"accountId,omitempty"`
 	ManagerEndpoint string     `json:"managerEndpoint,omitempty"`

@@ -1,0 +1,346 @@
+package diagnose
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/version"
+
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
+)
+
+// Documented minimums per replica (Harness delegate requirements: one replica 0.5 CPU and
+// 2 GB runs 10 parallel tasks). The chart requests 1 CPU and 2048Mi.
+var (
+	minCPU    = resource.MustParse("500m")
+	minMemory = resource.MustParse("2Gi")
+)
+
+func checkKubernetesVersion(s *Snapshot) []Finding {
+	if s.ServerVersion == "" {
+		return []Finding{{Verdict: Skip, Subject: "cluster", Finding: "the server version is unknown"}}
+	}
+	server, err := version.ParseGeneric(s.ServerVersion)
+	if err != nil {
+		return []Finding{{Verdict: Warn, Subject: "cluster", Finding: fmt.Sprintf("server version %q cannot be read", s.ServerVersion)}}
+	}
+	supported := s.SupportMatrix.parsed()
+	list := strings.Join(s.SupportMatrix.Versions, ", ")
+	for _, v := range supported {
+		if server.Major() == v.Major() && server.Minor() == v.Minor() && server.Patch() == v.Patch() {
+			return []Finding{{Verdict: Pass, Subject: "cluster", Finding: fmt.Sprintf("Kubernetes %s is on the support list (%s)", s.ServerVersion, list)}}
+		}
+	}
+	hint := fmt.Sprintf("Harness documents delegate support for Kubernetes %s only (%s); upgrade the cluster to a listed version, or pass --support-matrix FILE if your list is newer", list, s.SupportMatrix.Source)
+	if len(supported) > 0 {
+		oldest := supported[0]
+		if server.Major() < oldest.Major() || (server.Major() == oldest.Major() && server.Minor() < oldest.Minor()) {
+			return []Finding{{Verdict: Fail, Subject: "cluster", Hint: hint,
+				Finding: fmt.Sprintf("Kubernetes %s is older than the oldest supported minor %d.%d", s.ServerVersion, oldest.Major(), oldest.Minor())}}
+		}
+	}
+	return []Finding{{Verdict: Warn, Subject: "cluster", Hint: hint,
+		Finding: fmt.Sprintf("Kubernetes %s is not on the support list (%s)", s.ServerVersion, list)}}
+}
+
+func checkRequests(s *Snapshot) []Finding {
+	var out []Finding
+	for _, d := range s.Delegates {
+		cpu, mem := d.Resources.Requests.Cpu(), d.Resources.Requests.Memory()
+		var short []string
+		if cpu.Cmp(minCPU) < 0 {
+			short = append(short, fmt.Sprintf("cpu %s < %s", quantity(cpu), minCPU.String()))
+		}
+		if mem.Cmp(minMemory) < 0 {
+			short = append(short, fmt.Sprintf("memory %s < %s", quantity(mem), minMemory.String()))
+		}
+		if len(short) == 0 {
+			out = append(out, Finding{Verdict: Pass, Subject: subject(d),
+				Finding: fmt.Sprintf("each replica requests cpu %s, memory %s (minimum %s, %s)", quantity(cpu), quantity(mem), minCPU.String(), minMemory.String())})
+			continue
+		}
+		out = append(out, Finding{Verdict: Fail, Subject: subject(d),
+			Finding: "each replica requests less than the documented minimum: " + strings.Join(short, ", "),
+			Hint: "a delegate short of CPU or memory crash-loops or is OOMKilled; raise the requests, e.g. " +
+				setResourcesCommand(d, "requests")})
+	}
+	return out
+}
+
+func checkMemoryLimit(s *Snapshot) []Finding {
+	var out []Finding
+	for _, d := range s.Delegates {
+		limit, ok := d.Resources.Limits[corev1.ResourceMemory]
+		if !ok {
+			out = append(out, Finding{Verdict: Pass, Subject: subject(d), Finding: "no memory limit"})
+			continue
+		}
+		request := d.Resources.Requests.Memory()
+		switch {
+		case limit.Cmp(minMemory) < 0:
+			out = append(out, Finding{Verdict: Fail, Subject: subject(d),
+				Finding: fmt.Sprintf("memory limit %s is below the documented minimum %s", limit.String(), minMemory.String()),
+				Hint:    "the JVM is OOMKilled at the limit; raise it, e.g. " + setResourcesCommand(d, "limits")})
+		case !request.IsZero() && limit.Cmp(*request) < 0:
+			out = append(out, Finding{Verdict: Fail, Subject: subject(d),
+				Finding: fmt.Sprintf("memory limit %s is below the request %s", limit.String(), request.String()),
+				Hint:    "the API server rejects new pods whose limit is below the request; set them equal, as the chart does: " + setResourcesCommand(d, "limits")})
+		default:
+			out = append(out, Finding{Verdict: Pass, Subject: subject(d), Finding: "memory limit " + limit.String()})
+		}
+	}
+	return out
+}
+
+func setResourcesCommand(d delegate.Delegate, which string) string {
+	if d.InstallMethod == delegate.Helm && d.Helm != nil {
+		return fmt.Sprintf("helm upgrade %s harness-delegate/harness-delegate-ng -n %s --reuse-values --set cpu=1 --set memory=2048", d.Helm.Release, d.Namespace)
+	}
+	return fmt.Sprintf("kubectl set resources %s/%s -n %s -c %s --%s=cpu=1,memory=2Gi",
+		strings.ToLower(d.Workload.Kind), d.Workload.Name, d.Namespace, "delegate", which)
+}
+
+func quantity(q *resource.Quantity) string {
+	if q.IsZero() {
+		return "none"
+	}
+	return q.String()
+}
+
+// podFindings runs judge on every pod of every delegate; a delegate whose pods all pass
+// gets one pass finding.
+func podFindings(s *Snapshot, pass string, judge func(d delegate.Delegate, p delegate.Pod) *Finding) []Finding {
+	var out []Finding
+	for _, d := range s.Delegates {
+		bad := 0
+		for _, p := range d.Pods {
+			if f := judge(d, p); f != nil {
+				f.Subject = d.Namespace + "/" + p.Name
+				out = append(out, *f)
+				bad++
+			}
+		}
+		if bad == 0 {
+			out = append(out, Finding{Verdict: Pass, Subject: subject(d), Finding: fmt.Sprintf("%d pod(s): %s", len(d.Pods), pass)})
+		}
+	}
+	return out
+}
+
+func checkCrashLoop(s *Snapshot) []Finding {
+	return podFindings(s, "none crash-looping", func(d delegate.Delegate, p delegate.Pod) *Finding {
+		if p.Waiting != "CrashLoopBackOff" {
+			return nil
+		}
+		f := &Finding{Verdict: Fail, Finding: fmt.Sprintf("CrashLoopBackOff after %d restarts", p.Restarts)}
+		t := p.LastTermination
+		switch {
+		case t != nil && t.Reason == "OOMKilled":
+			limit := d.Resources.Limits.Memory()
+			f.Finding += fmt.Sprintf("; last exit OOMKilled (exit %d) at memory limit %s", t.ExitCode, quantity(limit))
+			f.Hint = "the delegate ran out of memory: raise memory (at least 2Gi per replica, limit = request) or lower the heap in JAVA_OPTS: " + setResourcesCommand(d, "limits")
+		case t != nil:
+			f.Finding += fmt.Sprintf("; last exit %s (exit %d)", t.Reason, t.ExitCode)
+			f.Hint = fmt.Sprintf("the delegate exits at start-up; its previous log says why: kubectl logs -n %s %s --previous", d.Namespace, p.Name)
+		default:
+			f.Hint = fmt.Sprintf("kubectl logs -n %s %s --previous shows why it exits", d.Namespace, p.Name)
+		}
+		return f
+	})
+}
+
+func checkImagePull(s *Snapshot) []Finding {
+	return podFindings(s, "images pulled", func(d delegate.Delegate, p delegate.Pod) *Finding {
+		if p.Waiting != "ImagePullBackOff" && p.Waiting != "ErrImagePull" && p.Waiting != "InvalidImageName" {
+			return nil
+		}
+		image := d.Image.Repository
+		if d.Image.Tag != "" {
+			image += ":" + d.Image.Tag
+		}
+		return &Finding{Verdict: Fail, Finding: fmt.Sprintf("%s for image %s", p.Waiting, image),
+			Hint: fmt.Sprintf("check the image name and tag, and that the nodes reach its registry (air-gapped: mirror it and set the image); kubectl describe pod -n %s %s shows the pull error", d.Namespace, p.Name)}
+	})
+}
+
+func checkContainerConfig(s *Snapshot) []Finding {
+	return podFindings(s, "containers created", func(d delegate.Delegate, p delegate.Pod) *Finding {
+		if p.Waiting != "CreateContainerConfigError" {
+			return nil
+		}
+		missing := "a Secret or ConfigMap the pod references"
+		if d.Token.Source == delegate.TokenFromSecret && d.Token.Present != nil && !*d.Token.Present {
+			missing = fmt.Sprintf("Secret %s (key %s)", d.Token.SecretName, d.Token.SecretKey)
+		}
+		return &Finding{Verdict: Fail, Finding: "CreateContainerConfigError: " + missing + " is missing",
+			Hint: fmt.Sprintf("create it, e.g. kubectl create secret generic %s -n %s --from-literal=DELEGATE_TOKEN=<token>; kubectl describe pod -n %s %s names what is missing",
+				orDefault(d.Token.SecretName, d.Name), d.Namespace, d.Namespace, p.Name)}
+	})
+}
+
+func checkPending(s *Snapshot) []Finding {
+	return podFindings(s, "scheduled", func(d delegate.Delegate, p delegate.Pod) *Finding {
+		if p.Phase != string(corev1.PodPending) || p.Node != "" {
+			return nil
+		}
+		f := &Finding{Verdict: Fail, Finding: "Pending: not scheduled on any node",
+			Hint: fmt.Sprintf("kubectl describe pod -n %s %s shows the scheduler's reason", d.Namespace, p.Name)}
+		for _, e := range s.Events {
+			if e.Reason == "FailedScheduling" && e.InvolvedObject.Kind == "Pod" && e.InvolvedObject.Name == p.Name && e.InvolvedObject.Namespace == d.Namespace {
+				f.Finding = "Pending: " + strings.TrimSpace(e.Message)
+				if strings.Contains(e.Message, "Insufficient") {
+					f.Hint = "no node has enough free CPU or memory for a replica's requests: add nodes or capacity, or lower the replicas; doctor's Capacity checks compare requests with each node's free allocatable"
+				} else if strings.Contains(e.Message, "taint") {
+					f.Hint = "the nodes carry taints the delegate does not tolerate: add tolerations to the delegate, or schedule it on untainted nodes"
+				}
+			}
+		}
+		return f
+	})
+}
+
+func checkToken(s *Snapshot) []Finding {
+	var out []Finding
+	for _, d := range s.Delegates {
+		t := d.Token
+		switch {
+		case t.Source == delegate.TokenMissing:
+			out = append(out, Finding{Verdict: Fail, Subject: subject(d), Finding: "no DELEGATE_TOKEN in the delegate's environment",
+				Hint: "the delegate cannot register without its token; put it in a Secret and reference it: kubectl create secret generic " + d.Name + "-token -n " + d.Namespace + " --from-literal=DELEGATE_TOKEN=<token>"})
+		case t.Present == nil:
+			out = append(out, Finding{Verdict: Skip, Subject: subject(d), Finding: fmt.Sprintf("Secret %s could not be read with this kubeconfig's permissions", t.SecretName)})
+		case !*t.Present && t.Source == delegate.TokenFromSecret:
+			out = append(out, Finding{Verdict: Fail, Subject: subject(d), Finding: fmt.Sprintf("Secret %s has no non-empty key %s", t.SecretName, t.SecretKey),
+				Hint: fmt.Sprintf("create or fix it: kubectl create secret generic %s -n %s --from-literal=%s=<token> (delete the empty one first)", t.SecretName, d.Namespace, t.SecretKey)})
+		case !*t.Present:
+			out = append(out, Finding{Verdict: Fail, Subject: subject(d), Finding: t.Variable + " is set inline but empty",
+				Hint: "set the token from a Secret instead of inline"})
+		case t.Source == delegate.TokenInline:
+			out = append(out, Finding{Verdict: Warn, Subject: subject(d), Finding: "the token is inline in the pod spec as " + t.Variable,
+				Hint: "anyone who can read the workload can read the token; move it to a Secret referenced with secretKeyRef"})
+		default:
+			out = append(out, Finding{Verdict: Pass, Subject: subject(d), Finding: fmt.Sprintf("token in Secret %s, key %s", t.SecretName, t.SecretKey)})
+		}
+	}
+	return out
+}
+
+func checkManagerEndpoint(s *Snapshot) []Finding {
+	var out []Finding
+	for _, d := range s.Delegates {
+		u, err := url.Parse(d.ManagerEndpoint)
+		switch {
+		case d.ManagerEndpoint == "":
+			out = append(out, Finding{Verdict: Fail, Subject: subject(d), Finding: "MANAGER_HOST_AND_PORT is not set",
+				Hint: "set it to your Harness URL, e.g. https://app.harness.io (the chart's managerEndpoint)"})
+		case err != nil || u.Scheme != "https" || u.Host == "":
+			out = append(out, Finding{Verdict: Fail, Subject: subject(d), Finding: fmt.Sprintf("manager endpoint %q is not an https URL", d.ManagerEndpoint),
+				Hint: "the delegate connects to the manager over HTTPS; use the URL of your Harness account, e.g. https://app.harness.io"})
+		default:
+			out = append(out, Finding{Verdict: Pass, Subject: subject(d), Finding: "manager endpoint " + d.ManagerEndpoint})
+		}
+	}
+	return out
+}
+
+func checkAccountID(s *Snapshot) []Finding {
+	var out []Finding
+	for _, d := range s.Delegates {
+		if d.AccountID == "" {
+			out = append(out, Finding{Verdict: Fail, Subject: subject(d), Finding: "ACCOUNT_ID is not set",
+				Hint: "set ACCOUNT_ID to your Harness account id: it is in every Harness URL (the chart's accountId)"})
+			continue
+		}
+		out = append(out, Finding{Verdict: Pass, Subject: subject(d), Finding: "account id set"})
+	}
+	return out
+}
+
+func checkDelegateVersion(s *Snapshot) []Finding {
+	var out []Finding
+	for _, d := range s.Delegates {
+		f := Finding{Subject: subject(d)}
+		sp := d.Support
+		switch {
+		case d.InstallMethod == delegate.Legacy:
+			f.Verdict, f.Finding = Fail, "a legacy StatefulSet delegate: out of support since 2024-01-31"
+			f.Hint = "install a current delegate (Helm chart harness-delegate-ng or kubectl delegate install) and remove the StatefulSet"
+		case d.Image.Tag == "latest":
+			f.Verdict, f.Finding = Warn, "image tag latest: the deprecated legacy image, version unknown"
+			f.Hint = "pin a release tag (yy.mm.verno) so upgrades are deliberate; the upgrader keeps it current"
+		case sp.Status == delegate.UnknownSupport:
+			f.Verdict, f.Finding = Warn, fmt.Sprintf("image tag %q names no delegate release", d.Image.Tag)
+			f.Hint = "use a harness/delegate release tag (yy.mm.verno) so support can be judged"
+		case sp.Status == delegate.EndOfLife:
+			f.Verdict, f.Finding = Fail, fmt.Sprintf("delegate %s reached end of life on %s", d.Version, sp.EndOfLife.Format("2006-01-02"))
+			f.Hint = "upgrade the image to a current release, or enable the upgrader (upgrader.enabled=true)"
+		case sp.Status == delegate.EndOfSupport:
+			f.Verdict, f.Finding = Warn, fmt.Sprintf("delegate %s is out of support since %s (end of life %s)", d.Version, sp.EndOfSupport.Format("2006-01-02"), sp.EndOfLife.Format("2006-01-02"))
+			f.Hint = "upgrade the image to a current release, or enable the upgrader (upgrader.enabled=true)"
+		default:
+			f.Verdict, f.Finding = Pass, fmt.Sprintf("delegate %s supported until %s", d.Version, sp.EndOfSupport.Format("2006-01-02"))
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func checkDuplicateName(s *Snapshot) []Finding {
+	var out []Finding
+	for _, d := range s.Delegates {
+		if d.Duplicate == nil {
+			out = append(out, Finding{Verdict: Pass, Subject: subject(d), Finding: "name used once in the cluster"})
+			continue
+		}
+		out = append(out, Finding{Verdict: Fail, Subject: subject(d),
+			Finding: fmt.Sprintf("the name %q is also used in namespace(s) %s", d.Name, strings.Join(d.Duplicate.OtherNamespaces, ", ")),
+			Hint:    "Harness tells delegates apart by name: two with one name self-destruct; give each a unique delegateName"})
+	}
+	return out
+}
+
+func checkUpgrader(s *Snapshot) []Finding {
+	var out []Finding
+	for _, d := range s.Delegates {
+		u := d.Upgrader
+		switch {
+		case u == nil:
+			out = append(out, Finding{Verdict: Skip, Subject: subject(d), Finding: "no upgrader CronJob"})
+		case u.Suspended:
+			out = append(out, Finding{Verdict: Warn, Subject: subject(d), Finding: "upgrader CronJob " + u.CronJob + " is suspended",
+				Hint: fmt.Sprintf("the delegate will fall out of support; resume it: kubectl patch cronjob %s -n %s -p '{\"spec\":{\"suspend\":false}}'", u.CronJob, d.Namespace)})
+		case u.LastResult == "Failed":
+			out = append(out, Finding{Verdict: Warn, Subject: subject(d), Finding: "the upgrader's last run failed",
+				Hint: fmt.Sprintf("kubectl logs -n %s job/<latest %s job> shows why", d.Namespace, u.CronJob)})
+		default:
+			out = append(out, Finding{Verdict: Pass, Subject: subject(d), Finding: "upgrader " + u.CronJob + " runs " + u.Schedule})
+		}
+	}
+	return out
+}
+
+func checkProxy(s *Snapshot) []Finding {
+	var out []Finding
+	for _, d := range s.Delegates {
+		switch {
+		case !d.Proxy.Configured:
+			out = append(out, Finding{Verdict: Skip, Subject: subject(d), Finding: "no proxy configured"})
+		case !strings.Contains(d.Proxy.NoProxy, "kubernetes.default") && !strings.Contains(d.Proxy.NoProxy, ".svc") && !strings.Contains(d.Proxy.NoProxy, "10.") && !strings.Contains(d.Proxy.NoProxy, "*"):
+			out = append(out, Finding{Verdict: Warn, Subject: subject(d), Finding: fmt.Sprintf("proxy %s set, NO_PROXY %q does not exempt the API server", d.Proxy.Host, d.Proxy.NoProxy),
+				Hint: "calls to the Kubernetes API would go through the proxy; add kubernetes.default.svc and the service CIDR to NO_PROXY (the chart's noProxy)"})
+		default:
+			out = append(out, Finding{Verdict: Pass, Subject: subject(d), Finding: "proxy " + d.Proxy.Host + " with NO_PROXY " + d.Proxy.NoProxy})
+		}
+	}
+	return out
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
