@@ -38,6 +38,7 @@ Kubernetes, and collects support bundles when a delegate will not come up.`,
 		NewVersionCommand(configFlags, streams),
 		NewListCommand(configFlags, streams),
 		NewInspectCommand(configFlags, streams),
+		NewDoctorCommand(configFlags, streams),
 	)
 	return root
 }
@@ -66,7 +67,12 @@ type exitError struct {
 	err  error
 }
 
-func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit code %d", e.code)
+	}
+	return e.err.Error()
+}
 func (e *exitError) Unwrap() error { return e.err }
 
 // Execute runs the command and turns its error into kubectl's one-line "error: ..." on
@@ -76,10 +82,14 @@ func Execute(root *cobra.Command, streams genericiooptions.IOStreams) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(streams.ErrOut, "error: %v\n", err)
 	var exit *exitError
 	if errors.As(err, &exit) {
+		// A verdict carried as an exit code (doctor's 3 and 4) has been reported already.
+		if exit.err != nil {
+			fmt.Fprintf(streams.ErrOut, "error: %v\n", exit.err)
+		}
 		return exit.code
 	}
+	fmt.Fprintf(streams.ErrOut, "error: %v\n", err)
 	return 1
 }

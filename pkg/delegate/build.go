@@ -137,6 +137,7 @@ func buildOne(objs *Objects, w workload, now time.Time) Delegate {
 		}
 		d.Support = SupportAt(d.Image.Tag, now)
 		d.Resources = c.Resources
+		d.Workload.Container = c.Name
 	}
 	d.AccountID = env.value("ACCOUNT_ID")
 	d.ManagerEndpoint = firstNonEmpty(env.value("MANAGER_HOST_AND_PORT"), env.value("MANAGER_URL"))

@@ -47,7 +47,7 @@ func TestBuildHelmChartDelegate(t *testing.T) {
 	if d.Upgrader == nil || d.Upgrader.Suspended || d.Upgrader.LastResult != "Failed" || d.Upgrader.Schedule != "0 */1 * * *" {
 		t.Errorf("upgrader %+v", d.Upgrader)
 	}
-	if d.Workload != (WorkloadRef{Kind: "Deployment", Name: "prod-delegate", ServiceAccount: "prod-delegate"}) {
+	if d.Workload != (WorkloadRef{Kind: "Deployment", Name: "prod-delegate", Container: "delegate", ServiceAccount: "prod-delegate"}) {
 		t.Errorf("workload %+v", d.Workload)
 	}
 }

@@ -23,15 +23,21 @@ type Event struct {
 // WarningEvents lists the namespace's warning events once (a field-selected LIST, paginated)
 // and keeps those about the delegate's workload, its ReplicaSets and its pods, newest first.
 func WarningEvents(ctx context.Context, client kubernetes.Interface, d Delegate, limit int) ([]Event, error) {
-	opts := metav1.ListOptions{FieldSelector: "type=" + corev1.EventTypeWarning, Limit: 500}
-	all, err := listAll(ctx, opts, func(o metav1.ListOptions) ([]corev1.Event, string, error) {
-		l, err := client.CoreV1().Events(d.Namespace).List(ctx, o)
-		return items(l, err, func(l *corev1.EventList) ([]corev1.Event, string) { return l.Items, l.Continue })
-	})
+	all, err := ListWarningEvents(ctx, client, d.Namespace)
 	if err != nil {
 		return nil, err
 	}
 	return delegateEvents(all, d, limit), nil
+}
+
+// ListWarningEvents lists the warning events of a namespace ("" for all) with one
+// field-selected, paginated LIST.
+func ListWarningEvents(ctx context.Context, client kubernetes.Interface, namespace string) ([]corev1.Event, error) {
+	opts := metav1.ListOptions{FieldSelector: "type=" + corev1.EventTypeWarning, Limit: 500}
+	return listAll(ctx, opts, func(o metav1.ListOptions) ([]corev1.Event, string, error) {
+		l, err := client.CoreV1().Events(namespace).List(ctx, o)
+		return items(l, err, func(l *corev1.EventList) ([]corev1.Event, string) { return l.Items, l.Continue })
+	})
 }
 
 func delegateEvents(all []corev1.Event, d Delegate, limit int) []Event {

@@ -87,6 +87,8 @@ type HelmRelease struct {
 type WorkloadRef struct {
 	Kind string `json:"kind"`
 	Name string `json:"name"`
+	// Container is the one running the delegate.
+	Container string `json:"container,omitempty"`
 	// ServiceAccount the pods run as.
 	ServiceAccount string `json:"serviceAccount"`
 }

@@ -99,8 +99,14 @@ func setResourcesCommand(d delegate.Delegate, which string) string {
 	if d.InstallMethod == delegate.Helm && d.Helm != nil {
 		return fmt.Sprintf("helm upgrade %s harness-delegate/harness-delegate-ng -n %s --reuse-values --set cpu=1 --set memory=2048", d.Helm.Release, d.Namespace)
 	}
-	return fmt.Sprintf("kubectl set resources %s/%s -n %s -c %s --%s=cpu=1,memory=2Gi",
-		strings.ToLower(d.Workload.Kind), d.Workload.Name, d.Namespace, "delegate", which)
+	// The chart's shape: requests of 1 CPU and 2Gi, a memory limit equal to the request, no
+	// CPU limit.
+	values := "cpu=1,memory=2Gi"
+	if which == "limits" {
+		values = "memory=2Gi"
+	}
+	return fmt.Sprintf("kubectl set resources %s/%s -n %s -c %s --%s=%s",
+		strings.ToLower(d.Workload.Kind), d.Workload.Name, d.Namespace, orDefault(d.Workload.Container, "delegate"), which, values)
 }
 
 func quantity(q *resource.Quantity) string {

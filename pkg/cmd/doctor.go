@@ -1,0 +1,179 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/diagnose"
+)
+
+// DoctorOptions are the inputs of `kubectl delegate doctor`.
+type DoctorOptions struct {
+	configFlags *genericclioptions.ConfigFlags
+	genericiooptions.IOStreams
+
+	Name              string
+	AllNamespaces     bool
+	Output            string
+	FailOn            string
+	SupportMatrixFile string
+
+	matrix    diagnose.SupportMatrix
+	namespace string
+	server    string
+	client    kubernetes.Interface
+	now       func() time.Time
+}
+
+// NewDoctorCommand builds `kubectl delegate doctor`.
+func NewDoctorCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &DoctorOptions{configFlags: configFlags, IOStreams: streams, now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "doctor [NAME]",
+		Short: "Find what is wrong with delegates and say how to fix it",
+		Long: `Check the delegates in a namespace (or one of them, by name): the cluster's Kubernetes
+version against the documented support list, requests against the documented minimums, pod
+states with the scheduler's reasons, token, manager endpoint, account, version support,
+duplicate names, upgrader and proxy. Each finding has a verdict, the numbers behind it and a
+fix.
+
+Exit codes: 0 all passed, 3 a check failed, 4 warnings only (3 with --fail-on warn),
+1 doctor itself failed.`,
+		Example: `  # Every delegate in the current namespace
+  kubectl delegate doctor
+
+  # One delegate, as JSON
+  kubectl delegate doctor prod-delegate -n harness-delegate-ng -o json
+
+  # With your own list of supported Kubernetes versions, failing on warnings too
+  kubectl delegate doctor -A --support-matrix versions.yaml --fail-on warn`,
+		Args: cobra.MaximumNArgs(1),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			inspect := &InspectOptions{configFlags: configFlags, now: time.Now}
+			return inspect.delegateNames(cmd.Context(), toComplete), cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.Name = args[0]
+			}
+			return runOptions(cmd.Context(), o)
+		},
+	}
+	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Check the delegates of every namespace")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: text)")
+	cmd.Flags().StringVar(&o.FailOn, "fail-on", "fail", "Lowest verdict that makes the exit code 3: fail or warn")
+	cmd.Flags().StringVar(&o.SupportMatrixFile, "support-matrix", "", "YAML or JSON file listing the supported Kubernetes versions (versions: [1.27.8, ...]) instead of the embedded list")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"fail", "warn"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// Complete reads the support matrix and builds the client.
+func (o *DoctorOptions) Complete() error {
+	o.matrix = diagnose.DefaultSupportMatrix()
+	if o.SupportMatrixFile != "" {
+		data, err := os.ReadFile(o.SupportMatrixFile)
+		if err != nil {
+			return fmt.Errorf("--support-matrix: %w", err)
+		}
+		if o.matrix, err = diagnose.ParseSupportMatrix(data); err != nil {
+			return fmt.Errorf("--support-matrix %s: %w", o.SupportMatrixFile, err)
+		}
+	}
+	cfg, err := restConfig(o.configFlags)
+	if err != nil {
+		return err
+	}
+	o.server = cfg.Host
+	if !o.AllNamespaces {
+		if o.namespace, _, err = o.configFlags.ToRawKubeConfigLoader().Namespace(); err != nil {
+			return explainConfigError(err)
+		}
+	}
+	o.client, err = kubernetes.NewForConfig(cfg)
+	return err
+}
+
+// Validate checks the flags before anything is asked of the cluster.
+func (o *DoctorOptions) Validate() error {
+	switch o.Output {
+	case "", "json", "yaml":
+	default:
+		return fmt.Errorf("--output %q is not supported: use json or yaml, or leave it out for text", o.Output)
+	}
+	if o.FailOn != "fail" && o.FailOn != "warn" {
+		return fmt.Errorf("--fail-on %q is not supported: use fail or warn", o.FailOn)
+	}
+	if o.Name != "" && o.AllNamespaces {
+		return fmt.Errorf("a delegate NAME and --all-namespaces do not go together: name the namespace with -n")
+	}
+	return nil
+}
+
+// Run gathers, checks and reports; the exit code carries the worst verdict.
+func (o *DoctorOptions) Run(ctx context.Context) error {
+	s, err := diagnose.Gather(ctx, o.client, diagnose.GatherOptions{Namespace: o.namespace, SupportMatrix: o.matrix, Now: o.now})
+	if err != nil {
+		return explainServerError(o.server, err)
+	}
+	if o.Name != "" {
+		d, err := findByName(s.Delegates, o.Name, o.namespace)
+		if err != nil {
+			return err
+		}
+		s.Delegates = []delegate.Delegate{d}
+	}
+	report := diagnose.NewReport(diagnose.Run(s))
+	switch o.Output {
+	case "json", "yaml":
+		data, err := json.MarshalIndent(report, "", "  ")
+		if err != nil {
+			return err
+		}
+		if o.Output == "yaml" {
+			if data, err = yaml.JSONToYAML(data); err != nil {
+				return err
+			}
+			_, err = o.Out.Write(data)
+		} else {
+			_, err = fmt.Fprintf(o.Out, "%s\n", data)
+		}
+		if err != nil {
+			return err
+		}
+	default:
+		if len(s.Delegates) == 0 {
+			fmt.Fprintf(o.ErrOut, "No delegates found%s: only the cluster checks ran.\n", inScope(o.namespace))
+		}
+		if err := report.WriteText(o.Out, colourWanted(o.Out)); err != nil {
+			return err
+		}
+	}
+	if code := report.ExitCode(o.FailOn == "warn"); code != diagnose.ExitOK {
+		return &exitError{code: code}
+	}
+	return nil
+}
+
+// colourWanted: colour only on a terminal, and never when NO_COLOR is set (no-color.org).
+func colourWanted(w any) bool {
+	if _, set := os.LookupEnv("NO_COLOR"); set {
+		return false
+	}
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

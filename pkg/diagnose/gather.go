@@ -1,0 +1,58 @@
+package diagnose
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
+)
+
+// GatherOptions say what doctor reads.
+type GatherOptions struct {
+	// Namespace to check; "" for all namespaces.
+	Namespace     string
+	SupportMatrix SupportMatrix
+	Now           func() time.Time
+}
+
+// Gather builds a Snapshot from the live cluster: the delegates (delegate.Gather's fixed set
+// of paginated LISTs), the server version and the warning events in scope, in parallel.
+func Gather(ctx context.Context, client kubernetes.Interface, opts GatherOptions) (*Snapshot, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Snapshot{SupportMatrix: opts.SupportMatrix}
+	var wg sync.WaitGroup
+	var objs *delegate.Objects
+	var objsErr, eventsErr error
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		objs, objsErr = delegate.Gather(ctx, client, delegate.GatherOptions{Namespace: opts.Namespace})
+	}()
+	go func() {
+		defer wg.Done()
+		// An unknown server version skips the version check; it does not stop doctor.
+		if v, err := client.Discovery().ServerVersion(); err == nil {
+			s.ServerVersion = v.GitVersion
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		s.Events, eventsErr = delegate.ListWarningEvents(ctx, client, opts.Namespace)
+	}()
+	wg.Wait()
+	if objsErr != nil {
+		return nil, objsErr
+	}
+	if eventsErr != nil {
+		// Without events Pending pods are still reported, with less detail.
+		s.Events = nil
+	}
+	s.CollectedAt = opts.Now()
+	s.Delegates = delegate.Build(objs, s.CollectedAt)
+	return s, nil
+}
