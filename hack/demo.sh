@@ -41,6 +41,16 @@ if command -v kubectl >/dev/null; then
 
   step "One delegate in detail: why is it not ready?" "kubectl delegate inspect manifest-delegate -n demo-manifest"
   "${plugin[@]}" inspect manifest-delegate -n demo-manifest
+
+  # doctor exits 3 when a check fails: here that is the point, not an error of the demo.
+  step "What is wrong with it, and the fix" "kubectl delegate doctor -n demo-manifest"
+  "${plugin[@]}" doctor -n demo-manifest || echo "(doctor exited $?: a check failed)"
+
+  step "A healthy one, against a support list that includes this cluster's version" \
+    "kubectl delegate doctor helm-delegate -n demo-helm-chart --support-matrix <(echo 'versions: [...]')"
+  server=$("${plugin[@]}" version -o json | sed -n 's/.*"gitVersion": "v\([0-9.]*\)".*/\1/p')
+  "${plugin[@]}" doctor helm-delegate -n demo-helm-chart --support-matrix <(printf 'source: demo\nversions: [%s]\n' "$server") \
+    || echo "(doctor exited $?)"
 fi
 
 printf '\nThe cluster keeps running: use it with  eval "$(hack/cluster.sh env)"  and stop it with  make cluster-down\n'

@@ -102,10 +102,16 @@ func mainContainer(spec corev1.PodSpec) *corev1.Container {
 
 // Build turns cluster objects into delegates, sorted by namespace and name.
 func Build(objs *Objects, now time.Time) []Delegate {
+	// Pods by namespace, so that matching each workload's selector looks at its own
+	// namespace only.
+	podsByNamespace := map[string][]corev1.Pod{}
+	for _, p := range objs.Pods {
+		podsByNamespace[p.Namespace] = append(podsByNamespace[p.Namespace], p)
+	}
 	var out []Delegate
 	for _, w := range workloads(objs) {
 		if isDelegate(w) {
-			out = append(out, buildOne(objs, w, now))
+			out = append(out, buildOne(objs, podsByNamespace[w.meta.Namespace], w, now))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -118,7 +124,7 @@ func Build(objs *Objects, now time.Time) []Delegate {
 	return out
 }
 
-func buildOne(objs *Objects, w workload, now time.Time) Delegate {
+func buildOne(objs *Objects, pods []corev1.Pod, w workload, now time.Time) Delegate {
 	ns := w.meta.Namespace
 	spec := w.template.Spec
 	env := resolveEnv(objs, ns, mainContainer(spec))
@@ -154,7 +160,7 @@ func buildOne(objs *Objects, w workload, now time.Time) Delegate {
 	d.Tags = splitList(env.value("DELEGATE_TAGS"))
 	d.Description = env.value("DELEGATE_DESCRIPTION")
 	d.PollForTasks = strings.EqualFold(env.value("POLL_FOR_TASKS"), "true")
-	d.Pods = podsOf(objs, w)
+	d.Pods = podsOf(pods, w)
 	d.Upgrader = upgraderOf(objs, ns, w.meta.Name, d.Name)
 	d.RBAC = rbacOf(objs, ns, d.Workload.ServiceAccount)
 	return d
@@ -190,13 +196,13 @@ func serviceAccountName(spec corev1.PodSpec) string {
 
 // podsOf finds the workload's pods through its own selector, never by assumed label values:
 // copies of the manifest in the wild select with harness.io/name=delegate.
-func podsOf(objs *Objects, w workload) []Pod {
+func podsOf(candidates []corev1.Pod, w workload) []Pod {
 	selector, err := metav1.LabelSelectorAsSelector(w.selector)
 	if err != nil || selector.Empty() {
 		return []Pod{}
 	}
 	pods := []Pod{}
-	for _, p := range objs.Pods {
+	for _, p := range candidates {
 		if p.Namespace != w.meta.Namespace || !selector.Matches(labels.Set(p.Labels)) || !ownedBy(p, w) {
 			continue
 		}

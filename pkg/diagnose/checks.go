@@ -188,20 +188,26 @@ func checkContainerConfig(s *Snapshot) []Finding {
 }
 
 func checkPending(s *Snapshot) []Finding {
+	// The scheduler's last word on each pod, indexed once rather than searched per pod.
+	reasons := map[string]string{}
+	for _, e := range s.Events {
+		if e.Reason == "FailedScheduling" && e.InvolvedObject.Kind == "Pod" {
+			reasons[e.InvolvedObject.Namespace+"/"+e.InvolvedObject.Name] = strings.TrimSpace(e.Message)
+		}
+	}
 	return podFindings(s, "scheduled", func(d delegate.Delegate, p delegate.Pod) *Finding {
 		if p.Phase != string(corev1.PodPending) || p.Node != "" {
 			return nil
 		}
 		f := &Finding{Verdict: Fail, Finding: "Pending: not scheduled on any node",
 			Hint: fmt.Sprintf("kubectl describe pod -n %s %s shows the scheduler's reason", d.Namespace, p.Name)}
-		for _, e := range s.Events {
-			if e.Reason == "FailedScheduling" && e.InvolvedObject.Kind == "Pod" && e.InvolvedObject.Name == p.Name && e.InvolvedObject.Namespace == d.Namespace {
-				f.Finding = "Pending: " + strings.TrimSpace(e.Message)
-				if strings.Contains(e.Message, "Insufficient") {
-					f.Hint = "no node has enough free CPU or memory for a replica's requests: add nodes or capacity, or lower the replicas; doctor's Capacity checks compare requests with each node's free allocatable"
-				} else if strings.Contains(e.Message, "taint") {
-					f.Hint = "the nodes carry taints the delegate does not tolerate: add tolerations to the delegate, or schedule it on untainted nodes"
-				}
+		if msg, ok := reasons[d.Namespace+"/"+p.Name]; ok {
+			f.Finding = "Pending: " + msg
+			switch {
+			case strings.Contains(msg, "Insufficient"):
+				f.Hint = "no node has enough free CPU or memory for a replica's requests: add nodes or capacity, lower the requests, or lower the replicas"
+			case strings.Contains(msg, "taint"):
+				f.Hint = "the nodes carry taints the delegate does not tolerate: add tolerations to the delegate, or schedule it on untainted nodes"
 			}
 		}
 		return f

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/diagnose"
 )
 
 const fixtureToken = "e2e-token-value-that-must-never-print"
@@ -146,7 +147,8 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.next.RoundTrip(r)
 }
 
-func countListRequests(t *testing.T) (int64, map[string]int) {
+// countRequests runs gather with a client that counts its requests.
+func countRequests(t *testing.T, gather func(kubernetes.Interface) error) (int64, map[string]int) {
 	t.Helper()
 	counter := &countingTransport{seen: map[string]int{}}
 	cfg := rest.CopyConfig(env.config)
@@ -155,14 +157,27 @@ func countListRequests(t *testing.T) (int64, map[string]int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := delegate.Gather(context.Background(), client, delegate.GatherOptions{})
-	if err != nil {
+	if err := gather(client); err != nil {
 		t.Fatal(err)
 	}
-	if len(delegate.Build(objs, time.Now())) == 0 {
-		t.Fatal("no delegates found: the count would prove nothing")
-	}
 	return counter.total.Load(), counter.seen
+}
+
+// listAllNamespaces is what list -A does; doctorAllNamespaces what doctor -A does.
+func listAllNamespaces(client kubernetes.Interface) error {
+	objs, err := delegate.Gather(context.Background(), client, delegate.GatherOptions{})
+	if err == nil && len(delegate.Build(objs, time.Now())) == 0 {
+		err = fmt.Errorf("no delegates found: the count would prove nothing")
+	}
+	return err
+}
+
+func doctorAllNamespaces(client kubernetes.Interface) error {
+	s, err := diagnose.Gather(context.Background(), client, diagnose.GatherOptions{SupportMatrix: diagnose.DefaultSupportMatrix()})
+	if err == nil && len(diagnose.Run(s)) == 0 {
+		err = fmt.Errorf("no findings: the count would prove nothing")
+	}
+	return err
 }
 
 // TestListRequestsDoNotGrowWithPods: list -A costs the same requests with 10 pods in the
@@ -217,18 +232,23 @@ func TestListRequestsDoNotGrowWithPods(t *testing.T) {
 		})
 	})
 	createPods(0, 10)
-	small, smallSeen := countListRequests(t)
+	smallList, smallListSeen := countRequests(t, listAllNamespaces)
+	smallDoctor, smallDoctorSeen := countRequests(t, doctorAllNamespaces)
 	createPods(10, 500)
-	large, largeSeen := countListRequests(t)
-	if small != large {
-		t.Errorf("requests with 10 pods: %d %v; with 500 pods: %d %v", small, smallSeen, large, largeSeen)
+	largeList, largeListSeen := countRequests(t, listAllNamespaces)
+	largeDoctor, largeDoctorSeen := countRequests(t, doctorAllNamespaces)
+	if smallList != largeList {
+		t.Errorf("list -A requests with 10 pods: %d %v; with 500 pods: %d %v", smallList, smallListSeen, largeList, largeListSeen)
 	}
-	for path, n := range largeSeen {
+	if smallDoctor != largeDoctor {
+		t.Errorf("doctor -A requests with 10 pods: %d %v; with 500 pods: %d %v", smallDoctor, smallDoctorSeen, largeDoctor, largeDoctorSeen)
+	}
+	for path, n := range largeDoctorSeen {
 		if strings.Contains(path, "/pods/") {
 			t.Errorf("a GET per pod: %s x%d", path, n)
 		}
 	}
-	t.Logf("list -A with a delegate in %s: %d requests at 10 and at 500 pods: %v", ns, large, largeSeen)
+	t.Logf("with a delegate in %s, at 10 and at 500 pods: list -A %d requests %v; doctor -A %d requests %v", ns, largeList, largeListSeen, largeDoctor, largeDoctorSeen)
 }
 
 func TestInspectShowsOneDelegateWithItsEvents(t *testing.T) {
