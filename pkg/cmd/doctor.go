@@ -126,16 +126,21 @@ func (o *DoctorOptions) Validate() error {
 
 // Run gathers, checks and reports; the exit code carries the worst verdict.
 func (o *DoctorOptions) Run(ctx context.Context) error {
-	s, err := diagnose.Gather(ctx, o.client, diagnose.GatherOptions{Namespace: o.namespace, SupportMatrix: o.matrix, Now: o.now})
+	opts := diagnose.GatherOptions{Namespace: o.namespace, SupportMatrix: o.matrix, Now: o.now}
+	var notFound error
+	if o.Name != "" {
+		opts.Select = func(ds []delegate.Delegate) ([]delegate.Delegate, error) {
+			d, err := findByName(ds, o.Name, o.namespace)
+			notFound = err
+			return []delegate.Delegate{d}, err
+		}
+	}
+	s, err := diagnose.Gather(ctx, o.client, opts)
+	if notFound != nil {
+		return notFound
+	}
 	if err != nil {
 		return explainServerError(o.server, err)
-	}
-	if o.Name != "" {
-		d, err := findByName(s.Delegates, o.Name, o.namespace)
-		if err != nil {
-			return err
-		}
-		s.Delegates = []delegate.Delegate{d}
 	}
 	report := diagnose.NewReport(diagnose.Run(s))
 	switch o.Output {

@@ -21,6 +21,7 @@ const (
 	CategoryCluster  Category = "Cluster"
 	CategoryCapacity Category = "Capacity"
 	CategoryPods     Category = "Pods"
+	CategoryLogs     Category = "Logs"
 	CategoryConfig   Category = "Config"
 )
 
@@ -55,6 +56,7 @@ var Checks = []Check{
 	{ID: "DLG-302", Category: CategoryPods, Title: "Delegate images can be pulled", Run: checkImagePull},
 	{ID: "DLG-303", Category: CategoryPods, Title: "Delegate containers can be created", Run: checkContainerConfig},
 	{ID: "DLG-304", Category: CategoryPods, Title: "Delegate pods are scheduled", Run: checkPending},
+	{ID: "DLG-501", Category: CategoryLogs, Title: "The delegate's log shows no known error", Run: checkLogs},
 	{ID: "DLG-401", Category: CategoryConfig, Title: "The delegate token is present", Run: checkToken},
 	{ID: "DLG-402", Category: CategoryConfig, Title: "The manager endpoint is an https URL", Run: checkManagerEndpoint},
 	{ID: "DLG-403", Category: CategoryConfig, Title: "The account id is set", Run: checkAccountID},

@@ -15,11 +15,15 @@ type GatherOptions struct {
 	// Namespace to check; "" for all namespaces.
 	Namespace     string
 	SupportMatrix SupportMatrix
-	Now           func() time.Time
+	Logs          LogOptions
+	// Select narrows the delegates (doctor NAME) before their logs are read; nil keeps all.
+	Select func([]delegate.Delegate) ([]delegate.Delegate, error)
+	Now    func() time.Time
 }
 
 // Gather builds a Snapshot from the live cluster: the delegates (delegate.Gather's fixed set
-// of paginated LISTs), the server version and the warning events in scope, in parallel.
+// of paginated LISTs), the server version and the warning events in scope, in parallel; then
+// the tails of the delegate pods' logs.
 func Gather(ctx context.Context, client kubernetes.Interface, opts GatherOptions) (*Snapshot, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -27,7 +31,7 @@ func Gather(ctx context.Context, client kubernetes.Interface, opts GatherOptions
 	s := &Snapshot{SupportMatrix: opts.SupportMatrix}
 	var wg sync.WaitGroup
 	var objs *delegate.Objects
-	var objsErr, eventsErr error
+	var objsErr, eventsErr, err error
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
@@ -54,5 +58,11 @@ func Gather(ctx context.Context, client kubernetes.Interface, opts GatherOptions
 	}
 	s.CollectedAt = opts.Now()
 	s.Delegates = delegate.Build(objs, s.CollectedAt)
-	return s, nil
+	if opts.Select != nil {
+		if s.Delegates, err = opts.Select(s.Delegates); err != nil {
+			return nil, err
+		}
+	}
+	s.Logs = gatherLogs(ctx, client, s.Delegates, opts.Logs)
+	return s, ctx.Err()
 }

@@ -18,6 +18,8 @@ type Snapshot struct {
 	Delegates     []delegate.Delegate `json:"delegates"`
 	// Events are the warning events of the delegates' namespaces.
 	Events []corev1.Event `json:"events"`
+	// Logs are the tails of the delegate pods' logs by "namespace/pod".
+	Logs map[string]PodLogs `json:"logs"`
 }
 
 func subject(d delegate.Delegate) string { return d.Namespace + "/" + d.Name }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kubectl-delegate/kubectl-delegate/internal/localcluster"
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/diagnose"
 )
 
@@ -165,4 +167,46 @@ func TestDoctorAsReadOnlyUser(t *testing.T) {
 	if res.code != 1 || !strings.Contains(res.stderr, "forbidden") {
 		t.Errorf("doctor -A as the viewer: exit %d, stderr %q", res.code, res.stderr)
 	}
+}
+
+// The delegate's own log lines name the cause: an invalid token in the current log of a
+// running delegate, a certificate error in the previous log of a crash-looping one.
+func TestDoctorReadsDelegateLogs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	helmNS, crashNS := applyFixture(t, "helm-chart"), applyFixture(t, "manifest")
+	var helm, crash delegate.Delegate
+	eventually(t, 90*time.Second, func() (bool, string) {
+		helm = listDelegates(t, "-n", helmNS)[helmNS+"/helm-delegate"]
+		crash = listDelegates(t, "-n", crashNS)[crashNS+"/manifest-delegate"]
+		return helm.Replicas.Ready == 2 && len(helm.Pods) == 2 && len(crash.Pods) == 1 && crash.Pods[0].Restarts > 0,
+			fmt.Sprintf("helm %+v, crash %+v", helm.Replicas, crash.Pods)
+	})
+	plant := func(ns, pod string, current, previous []string) {
+		if err := localcluster.SetPodLogs(ctx, env.config, env.logDir, ns, pod, map[string]localcluster.ContainerLogs{
+			"delegate": {Current: current, Previous: previous}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plant(helmNS, helm.Pods[0].Name, []string{"Starting delegate", "Delegate used invalid token. Self destruct procedure will be initiated."}, nil)
+	plant(helmNS, helm.Pods[1].Name, []string{"Starting delegate", "Delegate registered with id dlg-7f3a"}, nil)
+	plant(crashNS, crash.Pods[0].Name, []string{"Starting delegate"}, []string{
+		"Starting delegate",
+		"javax.net.ssl.SSLHandshakeException: PKIX path building failed: sun.security.provider.certpath.SunCertPathBuilderException: unable to find valid certification path to requested target",
+	})
+	matrix := matrixWithServer(t)
+	eventually(t, 30*time.Second, func() (bool, string) {
+		r, res := doctor(t, "-n", helmNS, "--support-matrix", matrix)
+		invalid := findingsOf(r, "DLG-501", helmNS+"/"+helm.Pods[0].Name)
+		ok := findingsOf(r, "DLG-501", helmNS+"/"+helm.Pods[1].Name)
+		return res.code == 3 && len(invalid) == 1 && invalid[0].Verdict == diagnose.Fail && strings.Contains(invalid[0].Finding, "used invalid token") &&
+				len(ok) == 1 && ok[0].Verdict == diagnose.Pass,
+			fmt.Sprintf("exit %d, invalid %+v, ok %+v", res.code, invalid, ok)
+	})
+	eventually(t, 30*time.Second, func() (bool, string) {
+		r, _ := doctor(t, "-n", crashNS, "--support-matrix", matrix)
+		cert := findingsOf(r, "DLG-501", crashNS+"/"+crash.Pods[0].Name)
+		return len(cert) == 1 && cert[0].Verdict == diagnose.Fail && strings.Contains(cert[0].Finding, "previous instance died") &&
+			strings.Contains(cert[0].Hint, "CA bundle"), fmt.Sprintf("%+v", cert)
+	})
 }
