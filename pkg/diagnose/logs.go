@@ -26,7 +26,9 @@ type PodLogs struct {
 
 // LogOptions bound what doctor reads of each pod's logs.
 type LogOptions struct {
-	// LimitBytes of each log read (current and previous), default 256 KiB.
+	// TailLines read from the end of each log (current and previous), default 2000.
+	TailLines int64
+	// LimitBytes caps each read, default 256 KiB.
 	LimitBytes int64
 	// Workers bounds the log requests in flight, default 8.
 	Workers int
@@ -35,6 +37,9 @@ type LogOptions struct {
 }
 
 func (o *LogOptions) defaults() {
+	if o.TailLines <= 0 {
+		o.TailLines = 2000
+	}
 	if o.LimitBytes <= 0 {
 		o.LimitBytes = 256 << 10
 	}
@@ -68,7 +73,7 @@ func gatherLogs(ctx context.Context, client kubernetes.Interface, ds []delegate.
 				logs := PodLogs{}
 				read := func(previous bool) (string, error) {
 					req := client.CoreV1().Pods(d.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{
-						Container: d.Workload.Container, Previous: previous, LimitBytes: &opts.LimitBytes,
+						Container: d.Workload.Container, Previous: previous, TailLines: &opts.TailLines, LimitBytes: &opts.LimitBytes,
 					})
 					stream, err := req.Stream(ctx)
 					if err != nil {

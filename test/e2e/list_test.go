@@ -243,10 +243,17 @@ func TestListRequestsDoNotGrowWithPods(t *testing.T) {
 	if smallDoctor != largeDoctor {
 		t.Errorf("doctor -A requests with 10 pods: %d %v; with 500 pods: %d %v", smallDoctor, smallDoctorSeen, largeDoctor, largeDoctorSeen)
 	}
+	logReads := 0
 	for path, n := range largeDoctorSeen {
-		if strings.Contains(path, "/pods/") {
+		switch {
+		case strings.Contains(path, "/pods/") && strings.HasSuffix(path, "/log"):
+			logReads += n // the log tails of the delegate's own pods, and only those
+		case strings.Contains(path, "/pods/"):
 			t.Errorf("a GET per pod: %s x%d", path, n)
 		}
+	}
+	if logReads != 2 {
+		t.Errorf("doctor read %d logs; the delegate has 2 pods", logReads)
 	}
 	t.Logf("with a delegate in %s, at 10 and at 500 pods: list -A %d requests %v; doctor -A %d requests %v", ns, largeList, largeListSeen, largeDoctor, largeDoctorSeen)
 }
