@@ -28,6 +28,7 @@ type DoctorOptions struct {
 	Output            string
 	FailOn            string
 	SupportMatrixFile string
+	ECSTaskSpecFile   string
 
 	matrix    diagnose.SupportMatrix
 	namespace string
@@ -57,7 +58,10 @@ Exit codes: 0 all passed, 3 a check failed, 4 warnings only (3 with --fail-on wa
   kubectl delegate doctor prod-delegate -n harness-delegate-ng -o json
 
   # With your own list of supported Kubernetes versions, failing on warnings too
-  kubectl delegate doctor -A --support-matrix versions.yaml --fail-on warn`,
+  kubectl delegate doctor -A --support-matrix versions.yaml --fail-on warn
+
+  # An ECS delegate's task definition, offline
+  kubectl delegate doctor --ecs-task-spec ecs-task-spec.json`,
 		Args: cobra.MaximumNArgs(1),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 			if len(args) > 0 {
@@ -76,6 +80,7 @@ Exit codes: 0 all passed, 3 a check failed, 4 warnings only (3 with --fail-on wa
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Check the delegates of every namespace")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: text)")
 	cmd.Flags().StringVar(&o.FailOn, "fail-on", "fail", "Lowest verdict that makes the exit code 3: fail or warn")
+	cmd.Flags().StringVar(&o.ECSTaskSpecFile, "ecs-task-spec", "", "Check an ECS delegate task definition (JSON) offline instead of a cluster")
 	cmd.Flags().StringVar(&o.SupportMatrixFile, "support-matrix", "", "YAML or JSON file listing the supported Kubernetes versions (versions: [1.27.8, ...]) instead of the embedded list")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"fail", "warn"}, cobra.ShellCompDirectiveNoFileComp))
@@ -84,6 +89,9 @@ Exit codes: 0 all passed, 3 a check failed, 4 warnings only (3 with --fail-on wa
 
 // Complete reads the support matrix and builds the client.
 func (o *DoctorOptions) Complete() error {
+	if o.ECSTaskSpecFile != "" {
+		return nil // offline: no cluster
+	}
 	o.matrix = diagnose.DefaultSupportMatrix()
 	if o.SupportMatrixFile != "" {
 		data, err := os.ReadFile(o.SupportMatrixFile)
@@ -118,6 +126,9 @@ func (o *DoctorOptions) Validate() error {
 	if o.FailOn != "fail" && o.FailOn != "warn" {
 		return fmt.Errorf("--fail-on %q is not supported: use fail or warn", o.FailOn)
 	}
+	if o.ECSTaskSpecFile != "" && (o.Name != "" || o.AllNamespaces || o.SupportMatrixFile != "") {
+		return fmt.Errorf("--ecs-task-spec checks a file offline: it does not go with a delegate NAME, -A or --support-matrix")
+	}
 	if o.Name != "" && o.AllNamespaces {
 		return fmt.Errorf("a delegate NAME and --all-namespaces do not go together: name the namespace with -n")
 	}
@@ -126,6 +137,17 @@ func (o *DoctorOptions) Validate() error {
 
 // Run gathers, checks and reports; the exit code carries the worst verdict.
 func (o *DoctorOptions) Run(ctx context.Context) error {
+	if o.ECSTaskSpecFile != "" {
+		data, err := os.ReadFile(o.ECSTaskSpecFile)
+		if err != nil {
+			return fmt.Errorf("--ecs-task-spec: %w", err)
+		}
+		findings, err := diagnose.CheckECSTaskSpec(data)
+		if err != nil {
+			return fmt.Errorf("--ecs-task-spec %s: %w", o.ECSTaskSpecFile, err)
+		}
+		return o.report(diagnose.NewReport(findings))
+	}
 	opts := diagnose.GatherOptions{Namespace: o.namespace, SupportMatrix: o.matrix, Now: o.now}
 	var notFound error
 	if o.Name != "" {
@@ -142,7 +164,14 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return explainServerError(o.server, err)
 	}
-	report := diagnose.NewReport(diagnose.Run(s))
+	if len(s.Delegates) == 0 && o.Output == "" {
+		fmt.Fprintf(o.ErrOut, "No delegates found%s: only the cluster checks ran.\n", inScope(o.namespace))
+	}
+	return o.report(diagnose.NewReport(diagnose.Run(s)))
+}
+
+// report prints the report and turns its worst verdict into the exit code.
+func (o *DoctorOptions) report(report diagnose.Report) error {
 	switch o.Output {
 	case "json", "yaml":
 		data, err := json.MarshalIndent(report, "", "  ")
@@ -161,9 +190,6 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 			return err
 		}
 	default:
-		if len(s.Delegates) == 0 {
-			fmt.Fprintf(o.ErrOut, "No delegates found%s: only the cluster checks ran.\n", inScope(o.namespace))
-		}
 		if err := report.WriteText(o.Out, colourWanted(o.Out)); err != nil {
 			return err
 		}
