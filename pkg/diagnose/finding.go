@@ -52,6 +52,7 @@ var Checks = []Check{
 	{ID: "DLG-101", Category: CategoryCluster, Title: "Kubernetes version is on the documented support list", Run: checkKubernetesVersion},
 	{ID: "DLG-201", Category: CategoryCapacity, Title: "Each replica requests at least the documented minimum", Run: checkRequests},
 	{ID: "DLG-202", Category: CategoryCapacity, Title: "Memory limit leaves the delegate room", Run: checkMemoryLimit},
+	{ID: "DLG-203", Category: CategoryCapacity, Title: "Every replica fits on a schedulable node", Run: checkNodeFit},
 	{ID: "DLG-301", Category: CategoryPods, Title: "Delegate containers are not crash-looping", Run: checkCrashLoop},
 	{ID: "DLG-302", Category: CategoryPods, Title: "Delegate images can be pulled", Run: checkImagePull},
 	{ID: "DLG-303", Category: CategoryPods, Title: "Delegate containers can be created", Run: checkContainerConfig},

@@ -63,6 +63,11 @@ func Gather(ctx context.Context, client kubernetes.Interface, opts GatherOptions
 			return nil, err
 		}
 	}
+	if needsNodeCapacity(s.Delegates) {
+		if s.Nodes, err = gatherNodeCapacity(ctx, client); err != nil {
+			s.Nodes, s.NodesError = nil, "node capacity could not be read: "+err.Error()
+		}
+	}
 	s.Logs = gatherLogs(ctx, client, s.Delegates, opts.Logs)
 	return s, ctx.Err()
 }

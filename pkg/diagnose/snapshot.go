@@ -18,6 +18,10 @@ type Snapshot struct {
 	Delegates     []delegate.Delegate `json:"delegates"`
 	// Events are the warning events of the delegates' namespaces.
 	Events []corev1.Event `json:"events"`
+	// Nodes are the nodes' free room, read only when a delegate replica was not placed.
+	Nodes []NodeCapacity `json:"nodes,omitempty"`
+	// NodesError says why the nodes could not be read.
+	NodesError string `json:"nodesError,omitempty"`
 	// Logs are the tails of the delegate pods' logs by "namespace/pod".
 	Logs map[string]PodLogs `json:"logs"`
 }

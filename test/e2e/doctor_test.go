@@ -115,6 +115,12 @@ func TestDoctorBrokenDelegates(t *testing.T) {
 	if pending.Verdict != diagnose.Fail || !strings.Contains(pending.Hint, "free CPU or memory") {
 		t.Errorf("pending: %+v", pending)
 	}
+	// Which node comes closest, and by how much it falls short (nodes have 8Gi; 64Gi asked).
+	fit := findingsOf(r, "DLG-203", ns+"/big-delegate")
+	if len(fit) != 1 || fit[0].Verdict != diagnose.Fail || !strings.Contains(fit[0].Finding, "no node has room for a replica (cpu 1, memory 64Gi)") ||
+		!strings.Contains(fit[0].Finding, "closest node kwok-node-") || !strings.Contains(fit[0].Finding, "short of memory by") {
+		t.Errorf("node fit: %+v", fit)
+	}
 	token := findingsOf(r, "DLG-401", ns+"/tokenless-delegate")
 	if len(token) != 1 || token[0].Verdict != diagnose.Fail || !strings.Contains(token[0].Finding, "tokenless-delegate-token") {
 		t.Errorf("missing token Secret: %+v", token)
