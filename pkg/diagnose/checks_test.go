@@ -37,8 +37,16 @@ func healthy() delegate.Delegate {
 	}
 }
 
+// snapshot holds the delegates as gathered from a cluster where each ServiceAccount may do
+// what its role promises.
 func snapshot(ds ...delegate.Delegate) *Snapshot {
-	return &Snapshot{CollectedAt: now, ServerVersion: "v1.27.8", SupportMatrix: DefaultSupportMatrix(), Delegates: ds}
+	s := &Snapshot{CollectedAt: now, ServerVersion: "v1.27.8", SupportMatrix: DefaultSupportMatrix(), Delegates: ds, Access: map[string]AccessReview{}}
+	for _, d := range ds {
+		if _, question := promise(d); question != "" {
+			s.Access[subject(d)] = AccessReview{Question: question, Allowed: boolp(true)}
+		}
+	}
+	return s
 }
 
 // only runs one check and returns its single finding.
@@ -334,5 +342,41 @@ func TestEveryCheckIsInTheTableOnce(t *testing.T) {
 			t.Errorf("check %+v duplicated or incomplete", c.ID)
 		}
 		seen[c.ID] = true
+	}
+}
+
+func TestAccess(t *testing.T) {
+	cases := []struct {
+		name   string
+		mode   delegate.RBACMode
+		review *AccessReview
+		want   Verdict
+		says   string
+	}{
+		{"allowed", delegate.ClusterAdmin, &AccessReview{Question: "may it?", Allowed: boolp(true)}, Pass, "yes"},
+		{"denied", delegate.NamespaceAdmin, &AccessReview{Question: "may it create deployments?", Allowed: boolp(false)}, Fail, "namespace-admin promised, but may it create deployments? no"},
+		{"not askable", delegate.ClusterViewer, &AccessReview{Error: "this kubeconfig's user may not create SubjectAccessReviews"}, Skip, "may not create SubjectAccessReviews"},
+		{"no bindings", delegate.NoRBAC, nil, Warn, "no RoleBinding or ClusterRoleBinding"},
+		{"bindings unreadable", delegate.RBACUnknown, nil, Skip, "could not be read"},
+		{"custom", delegate.CustomRole, nil, Skip, "custom role"},
+	}
+	for _, tc := range cases {
+		d := healthy()
+		d.RBAC.Mode = tc.mode
+		s := snapshot(d)
+		s.Access = map[string]AccessReview{}
+		if tc.review != nil {
+			s.Access[subject(d)] = *tc.review
+		}
+		f := only(t, checkAccess, s)
+		if f.Verdict != tc.want || !strings.Contains(f.Finding, tc.says) {
+			t.Errorf("%s: %s %q", tc.name, f.Verdict, f.Finding)
+		}
+		if tc.want == Fail && !strings.Contains(f.Hint, "kubectl auth can-i --list --as=system:serviceaccount:harness-delegate-ng:prod") {
+			t.Errorf("%s: hint %q", tc.name, f.Hint)
+		}
+	}
+	if attrs, _ := promise(delegate.Delegate{RBAC: delegate.RBAC{Mode: delegate.NamespaceAdmin}, Namespace: "ns"}); attrs.Namespace != "ns" || attrs.Resource != "deployments" {
+		t.Errorf("namespace-admin promise %+v", attrs)
 	}
 }

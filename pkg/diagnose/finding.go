@@ -23,6 +23,7 @@ const (
 	CategoryPods     Category = "Pods"
 	CategoryLogs     Category = "Logs"
 	CategoryConfig   Category = "Config"
+	CategoryAccess   Category = "Access"
 )
 
 // Finding is one check's result about one subject. Its JSON form is part of doctor's stable
@@ -65,6 +66,7 @@ var Checks = []Check{
 	{ID: "DLG-405", Category: CategoryConfig, Title: "The delegate name is unique in the cluster", Run: checkDuplicateName},
 	{ID: "DLG-406", Category: CategoryConfig, Title: "The upgrader runs", Run: checkUpgrader},
 	{ID: "DLG-407", Category: CategoryConfig, Title: "A proxy exempts the API server", Run: checkProxy},
+	{ID: "DLG-601", Category: CategoryAccess, Title: "The delegate's ServiceAccount may do what its role promises", Run: checkAccess},
 }
 
 // Run runs every check on the snapshot, stamping each finding with its check's ID and

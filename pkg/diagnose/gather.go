@@ -68,6 +68,7 @@ func Gather(ctx context.Context, client kubernetes.Interface, opts GatherOptions
 			s.Nodes, s.NodesError = nil, "node capacity could not be read: "+err.Error()
 		}
 	}
+	s.Access = gatherAccess(ctx, client, s.Delegates)
 	s.Logs = gatherLogs(ctx, client, s.Delegates, opts.Logs)
 	return s, ctx.Err()
 }

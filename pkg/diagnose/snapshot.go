@@ -22,6 +22,9 @@ type Snapshot struct {
 	Nodes []NodeCapacity `json:"nodes,omitempty"`
 	// NodesError says why the nodes could not be read.
 	NodesError string `json:"nodesError,omitempty"`
+	// Access are the SubjectAccessReviews of the delegates' ServiceAccounts by
+	// "namespace/name".
+	Access map[string]AccessReview `json:"access"`
 	// Logs are the tails of the delegate pods' logs by "namespace/pod".
 	Logs map[string]PodLogs `json:"logs"`
 }

@@ -61,6 +61,9 @@ func TestDoctorHealthyDelegate(t *testing.T) {
 		top, _ := r.Top()
 		t.Errorf("healthy delegate: exit %d, %+v, top %+v", res.code, r.Summary, top)
 	}
+	if access := findingsOf(r, "DLG-601", ns+"/helm-delegate"); len(access) != 1 || access[0].Verdict != diagnose.Pass {
+		t.Errorf("the chart's cluster-admin binding, reviewed by the API server: %+v", access)
+	}
 	// The embedded matrix does not list this server: a warning, exit 4.
 	r, res = doctor(t, "helm-delegate", "-n", ns)
 	top, _ := r.Top()
@@ -128,6 +131,10 @@ func TestDoctorBrokenDelegates(t *testing.T) {
 	pull := findingsOf(r, "DLG-302", ns+"/unpullable-delegate-")[0]
 	if pull.Verdict != diagnose.Fail || !strings.Contains(pull.Finding, "ImagePullBackOff for image harness/delegate:26.99.00000") {
 		t.Errorf("image pull: %+v", pull)
+	}
+	access := findingsOf(r, "DLG-601", ns+"/tokenless-delegate")
+	if len(access) != 1 || access[0].Verdict != diagnose.Fail || !strings.Contains(access[0].Finding, "namespace-admin promised") {
+		t.Errorf("a binding to a missing Role: %+v", access)
 	}
 	// One delegate by name: its findings only.
 	r, _ = doctor(t, "tokenless-delegate", "-n", ns, "--support-matrix", matrixWithServer(t))
