@@ -356,3 +356,47 @@ func orDefault(s, def string) string {
 	}
 	return s
 }
+
+// checkProbes reads the kubelet's Unhealthy events for the delegate's pods: the startup and
+// liveness probes call /api/health on port 3460.
+func checkProbes(s *Snapshot) []Finding {
+	unhealthy := map[string]corev1.Event{}
+	for _, e := range s.Events {
+		if e.Reason == "Unhealthy" && e.InvolvedObject.Kind == "Pod" {
+			key := e.InvolvedObject.Namespace + "/" + e.InvolvedObject.Name
+			if prev, ok := unhealthy[key]; !ok || e.LastTimestamp.After(prev.LastTimestamp.Time) {
+				unhealthy[key] = e
+			}
+		}
+	}
+	return podFindings(s, "no failed health probes", func(d delegate.Delegate, p delegate.Pod) *Finding {
+		e, ok := unhealthy[d.Namespace+"/"+p.Name]
+		if !ok {
+			return nil
+		}
+		f := &Finding{Verdict: Fail, Finding: fmt.Sprintf("health probe failing (x%d): %s", max(e.Count, 1), strings.TrimSpace(e.Message)),
+			Hint: fmt.Sprintf("the delegate does not answer /api/health on port 3460; its log says why: kubectl logs -n %s %s", d.Namespace, p.Name)}
+		if strings.Contains(e.Message, "Socket is not open") {
+			f.Hint = "the delegate's WebSocket to the manager is blocked (proxy or firewall): set POLL_FOR_TASKS=true (the chart's pollForTasks), or allow WebSocket traffic"
+		}
+		return f
+	})
+}
+
+// checkReadiness flags pods that run but are not ready, or restart often, without being in
+// one of the states the checks above explain.
+func checkReadiness(s *Snapshot) []Finding {
+	return podFindings(s, "ready", func(d delegate.Delegate, p delegate.Pod) *Finding {
+		switch {
+		case p.Waiting != "" || p.Node == "":
+			return nil // crash loops, pulls, config errors and Pending have their own checks
+		case p.Phase == string(corev1.PodRunning) && !p.Ready:
+			return &Finding{Verdict: Warn, Finding: "Running but not ready",
+				Hint: fmt.Sprintf("kubectl describe pod -n %s %s shows the failing condition", d.Namespace, p.Name)}
+		case p.Restarts >= 5:
+			return &Finding{Verdict: Warn, Finding: fmt.Sprintf("%d restarts", p.Restarts),
+				Hint: fmt.Sprintf("it keeps dying and coming back: kubectl logs -n %s %s --previous", d.Namespace, p.Name)}
+		}
+		return nil
+	})
+}

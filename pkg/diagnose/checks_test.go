@@ -380,3 +380,38 @@ func TestAccess(t *testing.T) {
 		t.Errorf("namespace-admin promise %+v", attrs)
 	}
 }
+
+func TestProbesAndReadiness(t *testing.T) {
+	d := healthy()
+	d.Pods = []delegate.Pod{
+		{Name: "a", Node: "n", Phase: "Running", Ready: false},
+		{Name: "b", Node: "n", Phase: "Running", Ready: true, Restarts: 9},
+		{Name: "c", Node: "n", Phase: "Running", Ready: false, Waiting: "CrashLoopBackOff", Restarts: 9},
+	}
+	s := snapshot(d)
+	s.Events = []corev1.Event{{
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: d.Namespace, Name: "a"},
+		Reason:         "Unhealthy", Count: 4,
+		Message: `Liveness probe failed: Get "http://10.0.0.5:3460/api/health": Socket is not open`,
+	}}
+	probes := checkProbes(s)
+	if len(probes) != 1 || probes[0].Verdict != Fail || probes[0].Subject != d.Namespace+"/a" || !strings.Contains(probes[0].Hint, "POLL_FOR_TASKS=true") {
+		t.Errorf("probes: %+v", probes)
+	}
+	got := map[string]Finding{}
+	for _, f := range checkReadiness(s) {
+		got[f.Subject] = f
+	}
+	if f := got[d.Namespace+"/a"]; f.Verdict != Warn || !strings.Contains(f.Finding, "not ready") {
+		t.Errorf("a: %+v", f)
+	}
+	if f := got[d.Namespace+"/b"]; f.Verdict != Warn || !strings.Contains(f.Finding, "9 restarts") {
+		t.Errorf("b: %+v", f)
+	}
+	if _, ok := got[d.Namespace+"/c"]; ok {
+		t.Error("a crash-looping pod is the crash-loop check's to report")
+	}
+	if f := only(t, checkProbes, snapshot(healthy())); f.Verdict != Pass {
+		t.Errorf("healthy: %+v", f)
+	}
+}

@@ -58,6 +58,8 @@ var Checks = []Check{
 	{ID: "DLG-302", Category: CategoryPods, Title: "Delegate images can be pulled", Run: checkImagePull},
 	{ID: "DLG-303", Category: CategoryPods, Title: "Delegate containers can be created", Run: checkContainerConfig},
 	{ID: "DLG-304", Category: CategoryPods, Title: "Delegate pods are scheduled", Run: checkPending},
+	{ID: "DLG-305", Category: CategoryPods, Title: "Health probes on /api/health pass", Run: checkProbes},
+	{ID: "DLG-306", Category: CategoryPods, Title: "Delegate pods are ready and stable", Run: checkReadiness},
 	{ID: "DLG-501", Category: CategoryLogs, Title: "The delegate's log shows no known error", Run: checkLogs},
 	{ID: "DLG-401", Category: CategoryConfig, Title: "The delegate token is present", Run: checkToken},
 	{ID: "DLG-402", Category: CategoryConfig, Title: "The manager endpoint is an https URL", Run: checkManagerEndpoint},
