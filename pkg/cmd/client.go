@@ -1,10 +1,15 @@
 package cmd
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
 )
 
 // errNoCluster replaces client-go's fallback to http://localhost:8080, which otherwise shows
@@ -24,4 +29,46 @@ func restConfig(flags *genericclioptions.ConfigFlags) (*rest.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// clusterClient is what a command needs to talk to the cluster the global flags name.
+type clusterClient struct {
+	client kubernetes.Interface
+	// namespace is the kubeconfig's or -n's, or "" for all namespaces.
+	namespace string
+	// server is the API server's URL, for error messages.
+	server string
+}
+
+func connect(flags *genericclioptions.ConfigFlags, allNamespaces bool) (clusterClient, error) {
+	var c clusterClient
+	cfg, err := restConfig(flags)
+	if err != nil {
+		return c, err
+	}
+	c.server = cfg.Host
+	if !allNamespaces {
+		if c.namespace, _, err = flags.ToRawKubeConfigLoader().Namespace(); err != nil {
+			return c, explainConfigError(err)
+		}
+	}
+	c.client, err = kubernetes.NewForConfig(cfg)
+	return c, err
+}
+
+// printStructured prints v as indented JSON or as YAML, for -o json|yaml.
+func printStructured(w io.Writer, format string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if format == "yaml" {
+		if data, err = yaml.JSONToYAML(data); err != nil {
+			return err
+		}
+		_, err = w.Write(data)
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", data)
+	return err
 }

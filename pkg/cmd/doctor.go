@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/diagnose"
@@ -102,17 +100,8 @@ func (o *DoctorOptions) Complete() error {
 			return fmt.Errorf("--support-matrix %s: %w", o.SupportMatrixFile, err)
 		}
 	}
-	cfg, err := restConfig(o.configFlags)
-	if err != nil {
-		return err
-	}
-	o.server = cfg.Host
-	if !o.AllNamespaces {
-		if o.namespace, _, err = o.configFlags.ToRawKubeConfigLoader().Namespace(); err != nil {
-			return explainConfigError(err)
-		}
-	}
-	o.client, err = kubernetes.NewForConfig(cfg)
+	c, err := connect(o.configFlags, o.AllNamespaces)
+	o.client, o.namespace, o.server = c.client, c.namespace, c.server
 	return err
 }
 
@@ -174,19 +163,7 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 func (o *DoctorOptions) report(report diagnose.Report) error {
 	switch o.Output {
 	case "json", "yaml":
-		data, err := json.MarshalIndent(report, "", "  ")
-		if err != nil {
-			return err
-		}
-		if o.Output == "yaml" {
-			if data, err = yaml.JSONToYAML(data); err != nil {
-				return err
-			}
-			_, err = o.Out.Write(data)
-		} else {
-			_, err = fmt.Fprintf(o.Out, "%s\n", data)
-		}
-		if err != nil {
+		if err := printStructured(o.Out, o.Output, report); err != nil {
 			return err
 		}
 	default:

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -13,7 +12,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 )
@@ -74,15 +72,8 @@ func NewInspectCommand(configFlags *genericclioptions.ConfigFlags, streams gener
 
 // Complete resolves the namespace and builds the client.
 func (o *InspectOptions) Complete() error {
-	cfg, err := restConfig(o.configFlags)
-	if err != nil {
-		return err
-	}
-	o.server = cfg.Host
-	if o.namespace, _, err = o.configFlags.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return explainConfigError(err)
-	}
-	o.client, err = kubernetes.NewForConfig(cfg)
+	c, err := connect(o.configFlags, false)
+	o.client, o.namespace, o.server = c.client, c.namespace, c.server
 	return err
 }
 
@@ -119,21 +110,8 @@ func (o *InspectOptions) Run(ctx context.Context) error {
 			in.WarningEvents = events
 		}
 	}
-	switch o.Output {
-	case "json", "yaml":
-		data, err := json.MarshalIndent(in, "", "  ")
-		if err != nil {
-			return err
-		}
-		if o.Output == "yaml" {
-			if data, err = yaml.JSONToYAML(data); err != nil {
-				return err
-			}
-			_, err = o.Out.Write(data)
-			return err
-		}
-		_, err = fmt.Fprintf(o.Out, "%s\n", data)
-		return err
+	if o.Output != "" {
+		return printStructured(o.Out, o.Output, in)
 	}
 	return printInspection(o.Out, in, o.now())
 }

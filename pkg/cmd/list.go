@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -15,7 +14,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 )
@@ -66,17 +64,8 @@ the plain manifest, this plugin, or a legacy StatefulSet.`,
 
 // Complete resolves the namespace and builds the client.
 func (o *ListOptions) Complete() error {
-	cfg, err := restConfig(o.configFlags)
-	if err != nil {
-		return err
-	}
-	o.server = cfg.Host
-	if !o.AllNamespaces {
-		if o.namespace, _, err = o.configFlags.ToRawKubeConfigLoader().Namespace(); err != nil {
-			return explainConfigError(err)
-		}
-	}
-	o.client, err = kubernetes.NewForConfig(cfg)
+	c, err := connect(o.configFlags, o.AllNamespaces)
+	o.client, o.namespace, o.server = c.client, c.namespace, c.server
 	return err
 }
 
@@ -132,20 +121,7 @@ func printDelegates(w io.Writer, format string, allNamespaces bool, ds []delegat
 	}
 	switch format {
 	case "json", "yaml":
-		doc := DelegateList{APIVersion: delegate.SchemaVersion, Kind: "DelegateList", Items: ds}
-		data, err := json.MarshalIndent(doc, "", "  ")
-		if err != nil {
-			return err
-		}
-		if format == "yaml" {
-			if data, err = yaml.JSONToYAML(data); err != nil {
-				return err
-			}
-			_, err = w.Write(data)
-			return err
-		}
-		_, err = fmt.Fprintf(w, "%s\n", data)
-		return err
+		return printStructured(w, format, DelegateList{APIVersion: delegate.SchemaVersion, Kind: "DelegateList", Items: ds})
 	case "name":
 		for _, d := range ds {
 			fmt.Fprintf(w, "delegate/%s\n", d.Name)

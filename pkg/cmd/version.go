@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"runtime"
@@ -12,7 +11,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/discovery"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-delegate/kubectl-delegate/internal/buildinfo"
 )
@@ -133,21 +131,8 @@ func currentClientVersion() ClientVersion {
 }
 
 func printVersion(w io.Writer, format string, info VersionInfo) error {
-	switch format {
-	case "json":
-		data, err := json.MarshalIndent(info, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(w, "%s\n", data)
-		return err
-	case "yaml":
-		data, err := yaml.Marshal(info)
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(data)
-		return err
+	if format != "" {
+		return printStructured(w, format, info)
 	}
 	c := info.ClientVersion
 	fmt.Fprintf(w, "Client Version: %s (commit %s, built %s, %s, %s)\n", c.Version, c.GitCommit, c.BuildDate, c.GoVersion, c.Platform)
