@@ -292,7 +292,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 
 // spawn starts one component with its output in Dir/logs/<name>.log.
 func (c *Cluster) spawn(opts Options, name, binary string, args ...string) error {
-	// /proc/<pid>/exe shows the resolved path; keep that so alive() can compare.
+	// /proc/<pid>/exe shows the resolved path; keep that so Running can compare.
 	if resolved, err := filepath.EvalSymlinks(binary); err == nil {
 		binary = resolved
 	}
@@ -354,17 +354,17 @@ func Load(dir string) (*Cluster, error) {
 // Running says whether any of the cluster's processes is still alive.
 func (c *Cluster) Running() bool {
 	for _, p := range c.Processes {
-		if p.alive() {
+		if p.Running() {
 			return true
 		}
 	}
 	return false
 }
 
-// alive says whether the process still runs the component's binary. A state file can
+// Running says whether the process still runs the component's binary. A state file can
 // outlive its processes (a reboot, a killed session) and their PIDs be reused by something
 // else, which must never be signalled.
-func (p Process) alive() bool {
+func (p Process) Running() bool {
 	if !processAlive(p.PID) {
 		return false
 	}
@@ -388,7 +388,7 @@ func (c *Cluster) Stop() error {
 	}
 	for _, group := range [][]Process{rest, etcd} {
 		for _, p := range group {
-			if p.alive() {
+			if p.Running() {
 				_ = syscall.Kill(p.PID, syscall.SIGTERM)
 			}
 		}
@@ -436,7 +436,7 @@ func (c *Cluster) waitReady(ctx context.Context, client kubernetes.Interface, ti
 	var last error
 	for {
 		for _, p := range c.Processes {
-			if !p.alive() {
+			if !p.Running() {
 				return c.withLogs(fmt.Errorf("%s exited during start-up", p.Name))
 			}
 		}
@@ -511,12 +511,12 @@ func processAlive(pid int) bool {
 func waitExit(p Process, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		if !p.alive() {
+		if !p.Running() {
 			return true
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return !p.alive()
+	return !p.Running()
 }
 
 func waitPortClosed(port int, timeout time.Duration) bool {

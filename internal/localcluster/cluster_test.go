@@ -12,14 +12,14 @@ func TestProcessAliveOnlyWhenItRunsTheComponentsBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	self, _ = filepath.EvalSymlinks(self)
-	if !(Process{PID: os.Getpid(), Binary: self}).alive() {
+	if !(Process{PID: os.Getpid(), Binary: self}).Running() {
 		t.Error("this test process runs its own binary, so it is alive")
 	}
 	// A PID reused by another program after a reboot must not count, or down would kill it.
-	if (Process{PID: os.Getpid(), Binary: "/cache/bin/kube-v1.36.3/kube-apiserver"}).alive() {
+	if (Process{PID: os.Getpid(), Binary: "/cache/bin/kube-v1.36.3/kube-apiserver"}).Running() {
 		t.Error("a process running another binary was taken for the component")
 	}
-	if (Process{PID: 0, Binary: self}).alive() {
+	if (Process{PID: 0, Binary: self}).Running() {
 		t.Error("PID 0 is never a component")
 	}
 }

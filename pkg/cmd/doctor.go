@@ -10,7 +10,6 @@ import (
 	"golang.org/x/term"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/diagnose"
@@ -28,11 +27,9 @@ type DoctorOptions struct {
 	SupportMatrixFile string
 	ECSTaskSpecFile   string
 
-	matrix    diagnose.SupportMatrix
-	namespace string
-	server    string
-	client    kubernetes.Interface
-	now       func() time.Time
+	matrix diagnose.SupportMatrix
+	clusterClient
+	now func() time.Time
 }
 
 // NewDoctorCommand builds `kubectl delegate doctor`.
@@ -100,8 +97,8 @@ func (o *DoctorOptions) Complete() error {
 			return fmt.Errorf("--support-matrix %s: %w", o.SupportMatrixFile, err)
 		}
 	}
-	c, err := connect(o.configFlags, o.AllNamespaces)
-	o.client, o.namespace, o.server = c.client, c.namespace, c.server
+	var err error
+	o.clusterClient, err = connect(o.configFlags, o.AllNamespaces)
 	return err
 }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 )
@@ -25,10 +24,8 @@ type InspectOptions struct {
 	Output string
 	Events int
 
-	namespace string
-	server    string
-	client    kubernetes.Interface
-	now       func() time.Time
+	clusterClient
+	now func() time.Time
 }
 
 // Inspection is the document inspect -o json|yaml prints: the delegate, with its recent
@@ -72,8 +69,8 @@ func NewInspectCommand(configFlags *genericclioptions.ConfigFlags, streams gener
 
 // Complete resolves the namespace and builds the client.
 func (o *InspectOptions) Complete() error {
-	c, err := connect(o.configFlags, false)
-	o.client, o.namespace, o.server = c.client, c.namespace, c.server
+	var err error
+	o.clusterClient, err = connect(o.configFlags, false)
 	return err
 }
 

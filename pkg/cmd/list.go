@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 )
@@ -27,10 +26,8 @@ type ListOptions struct {
 	Selector      string
 	Output        string
 
-	namespace string
-	server    string
-	client    kubernetes.Interface
-	now       func() time.Time
+	clusterClient
+	now func() time.Time
 }
 
 // NewListCommand builds `kubectl delegate list`.
@@ -64,8 +61,8 @@ the plain manifest, this plugin, or a legacy StatefulSet.`,
 
 // Complete resolves the namespace and builds the client.
 func (o *ListOptions) Complete() error {
-	c, err := connect(o.configFlags, o.AllNamespaces)
-	o.client, o.namespace, o.server = c.client, c.namespace, c.server
+	var err error
+	o.clusterClient, err = connect(o.configFlags, o.AllNamespaces)
 	return err
 }
 

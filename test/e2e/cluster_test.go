@@ -227,7 +227,7 @@ func TestClusterScriptUpDown(t *testing.T) {
 		t.Fatalf("hack/cluster.sh down: exit %d\n%s", res.code, res.stdout)
 	}
 	for _, p := range c.Processes {
-		if alive(p.PID) {
+		if p.Running() {
 			t.Errorf("%s (pid %d) still running after down", p.Name, p.PID)
 		}
 	}
@@ -248,17 +248,6 @@ func podReady(pod *corev1.Pod) bool {
 		}
 	}
 	return false
-}
-
-// alive treats a zombie as gone: it runs nothing and holds no port, and init reaps it.
-func alive(pid int) bool {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(data)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(fields) > 0 && fields[0] != "Z"
 }
 
 func listening(port int) bool {
