@@ -42,6 +42,19 @@ const (
 	WaitingMessageAnnotation = "kwok.kubectl-delegate.dev/waiting-message"
 )
 
+// CrashLoopImage is a delegate image whose pods crash-loop (reason Error), as an upgrade to a
+// broken release would: the crash-loop stages also select pods by this image.
+const CrashLoopImage = "crash-loop.kwok.invalid/harness/delegate:26.02.88404"
+
+// crashLoopByImage turns the crash-loop stages, which select pods by annotation, into
+// stages that select them by image.
+func crashLoopByImage(stages string) string {
+	bySelector := strings.ReplaceAll(stages,
+		"- key: '.metadata.annotations[\"kwok.kubectl-delegate.dev/crash-loop\"]'\n      operator: 'Exists'",
+		"- key: '.spec.containers.[].image'\n      operator: 'In'\n      values:\n      - '"+CrashLoopImage+"'")
+	return strings.ReplaceAll(bySelector, "name: pod-crash-loop-", "name: pod-crash-loop-image-")
+}
+
 // CrashLoop returns the annotations that make a pod crash-loop with the given termination
 // reason and exit code, e.g. CrashLoop("OOMKilled", 137).
 func CrashLoop(reason string, exitCode int) map[string]string {
@@ -77,6 +90,17 @@ func writeStages(dir, kwokConfigDir string) ([]string, error) {
 			return nil, err
 		}
 		files = append(files, path)
+		if e.Name() == "pod-crash-loop.yaml" {
+			byImage := crashLoopByImage(string(data))
+			if byImage == string(data) {
+				return nil, fmt.Errorf("stages/%s: its annotation selector changed; update crashLoopByImage", e.Name())
+			}
+			path := filepath.Join(out, "pod-crash-loop-image.yaml")
+			if err := os.WriteFile(path, []byte(byImage), 0o644); err != nil {
+				return nil, err
+			}
+			files = append(files, path)
+		}
 	}
 	sort.Strings(files)
 	return files, nil

@@ -26,6 +26,9 @@ type DoctorOptions struct {
 	FailOn            string
 	SupportMatrixFile string
 	ECSTaskSpecFile   string
+	// Pre checks a planned install instead of installed delegates.
+	Pre         bool
+	preSettings settingsFlags
 
 	matrix diagnose.SupportMatrix
 	clusterClient
@@ -77,6 +80,8 @@ Exit codes: 0 all passed, 3 a check failed, 4 warnings only (3 with --fail-on wa
 	cmd.Flags().StringVar(&o.FailOn, "fail-on", "fail", "Lowest verdict that makes the exit code 3: fail or warn")
 	cmd.Flags().StringVar(&o.ECSTaskSpecFile, "ecs-task-spec", "", "Check an ECS delegate task definition (JSON) offline instead of a cluster")
 	cmd.Flags().StringVar(&o.SupportMatrixFile, "support-matrix", "", "YAML or JSON file listing the supported Kubernetes versions (versions: [1.27.8, ...]) instead of the embedded list")
+	cmd.Flags().BoolVar(&o.Pre, "pre", false, "Check a planned install instead: namespace, your permissions, conflicting objects, capacity for --replicas/--cpu/--memory (NAME defaults to harness-delegate-ng, -n to harness-delegate-ng)")
+	o.preSettings.addCapacity(cmd.Flags())
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"fail", "warn"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -115,6 +120,9 @@ func (o *DoctorOptions) Validate() error {
 	if o.ECSTaskSpecFile != "" && (o.Name != "" || o.AllNamespaces || o.SupportMatrixFile != "") {
 		return fmt.Errorf("--ecs-task-spec checks a file offline: it does not go with a delegate NAME, -A or --support-matrix")
 	}
+	if err := o.validatePre(); err != nil {
+		return err
+	}
 	if o.Name != "" && o.AllNamespaces {
 		return fmt.Errorf("a delegate NAME and --all-namespaces do not go together: name the namespace with -n")
 	}
@@ -133,6 +141,9 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 			return fmt.Errorf("--ecs-task-spec %s: %w", o.ECSTaskSpecFile, err)
 		}
 		return o.report(diagnose.NewReport(findings))
+	}
+	if o.Pre {
+		return o.runPre(ctx)
 	}
 	opts := diagnose.GatherOptions{Namespace: o.namespace, SupportMatrix: o.matrix, Now: o.now}
 	var notFound error

@@ -39,6 +39,9 @@ Kubernetes, and collects support bundles when a delegate will not come up.`,
 		NewListCommand(configFlags, streams),
 		NewInspectCommand(configFlags, streams),
 		NewDoctorCommand(configFlags, streams),
+		NewInstallCommand(configFlags, streams),
+		NewUpgradeCommand(configFlags, streams),
+		NewUninstallCommand(configFlags, streams),
 	)
 	return root
 }

@@ -24,6 +24,7 @@ const (
 	CategoryLogs     Category = "Logs"
 	CategoryConfig   Category = "Config"
 	CategoryAccess   Category = "Access"
+	CategoryInstall  Category = "Install"
 )
 
 // Finding is one check's result about one subject. Its JSON form is part of doctor's stable

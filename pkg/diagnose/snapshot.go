@@ -27,6 +27,8 @@ type Snapshot struct {
 	Access map[string]AccessReview `json:"access"`
 	// Logs are the tails of the delegate pods' logs by "namespace/pod".
 	Logs map[string]PodLogs `json:"logs"`
+	// Pre is set for doctor --pre: the planned install is Delegates[0].
+	Pre *PreInstall `json:"pre,omitempty"`
 }
 
 func subject(d delegate.Delegate) string { return d.Namespace + "/" + d.Name }

@@ -1,0 +1,175 @@
+package cmd
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/install"
+)
+
+// UninstallOptions are the inputs of `kubectl delegate uninstall`.
+type UninstallOptions struct {
+	configFlags *genericclioptions.ConfigFlags
+	genericiooptions.IOStreams
+
+	Name            string
+	Yes             bool
+	DeleteNamespace bool
+	Wait            bool
+	Timeout         time.Duration
+
+	namespace string
+	cluster   *installClient
+}
+
+// NewUninstallCommand builds `kubectl delegate uninstall`.
+func NewUninstallCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &UninstallOptions{configFlags: configFlags, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "uninstall NAME",
+		Short: "Remove every object this plugin created for a delegate, and nothing else",
+		Long: `Remove the objects kubectl delegate install created for the delegate, cluster-scoped bindings
+included, found by their labels. Asks first on a terminal (--yes to skip). The namespace stays
+unless --delete-namespace. A delegate installed by Helm or from a manifest is refused with the
+command that removes it.`,
+		Example: `  kubectl delegate uninstall prod-delegate
+  kubectl delegate uninstall prod-delegate -n harness --yes --delete-namespace`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Name = args[0]
+			return runOptions(cmd.Context(), o)
+		},
+	}
+	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation")
+	cmd.Flags().BoolVar(&o.DeleteNamespace, "delete-namespace", false, "Delete the namespace too, with everything else in it")
+	cmd.Flags().BoolVar(&o.Wait, "wait", true, "Wait until the delegate's pods are gone")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", 5*time.Minute, "How long to wait for the pods to go")
+	return cmd
+}
+
+// Complete builds the client.
+func (o *UninstallOptions) Complete() error {
+	o.namespace = installNamespace(o.configFlags)
+	var err error
+	o.cluster, err = newInstallClient(o.configFlags)
+	return err
+}
+
+// Validate checks the flags.
+func (o *UninstallOptions) Validate() error {
+	if msgs := validationDNSLabel(o.Name); len(msgs) > 0 {
+		return fmt.Errorf("NAME %q is not a delegate name: %s", o.Name, strings.Join(msgs, "; "))
+	}
+	if !o.Yes && !stdinIsTerminal(o.In) {
+		return errors.New("uninstall asks for confirmation, and stdin is not a terminal: pass --yes")
+	}
+	return nil
+}
+
+// Run finds the objects, confirms, and deletes them.
+func (o *UninstallOptions) Run(ctx context.Context) error {
+	c := o.cluster
+	objs, err := install.Installed(ctx, c.dynamic, o.namespace, o.Name)
+	if err != nil {
+		return explainServerError(c.server, err)
+	}
+	if len(objs) == 0 {
+		return o.notOurs(ctx)
+	}
+	if !o.Yes {
+		fmt.Fprintf(o.Out, "Delete these %d objects of delegate %s?\n", len(objs), o.Name)
+		for _, obj := range objs {
+			fmt.Fprintf(o.Out, "  %s\n", obj.Ref())
+		}
+		if o.DeleteNamespace {
+			fmt.Fprintf(o.Out, "  Namespace/%s, with everything else in it\n", o.namespace)
+		}
+		if !confirm(o.In, o.Out) {
+			return errors.New("nothing was deleted")
+		}
+	}
+	deleted, err := install.Delete(ctx, c.dynamic, objs)
+	for _, ref := range deleted {
+		fmt.Fprintf(o.Out, "%s deleted\n", kubectlRef(ref))
+	}
+	if err != nil {
+		return explainServerError(c.server, err)
+	}
+	if o.DeleteNamespace {
+		if err := c.kube.CoreV1().Namespaces().Delete(ctx, o.namespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting namespace %s: %w", o.namespace, err)
+		}
+		fmt.Fprintf(o.Out, "namespace/%s deleted\n", o.namespace)
+	}
+	if !o.Wait {
+		return nil
+	}
+	return o.waitForPods(ctx)
+}
+
+// notOurs explains why there is nothing to uninstall: no such delegate, or one this plugin
+// did not install, with the command that removes it.
+func (o *UninstallOptions) notOurs(ctx context.Context) error {
+	d, _, err := findInstalled(ctx, o.cluster, o.namespace, o.Name)
+	if err != nil {
+		return err
+	}
+	switch d.InstallMethod {
+	case delegate.Helm:
+		return fmt.Errorf("delegate %s belongs to Helm release %q; remove it with:\n  helm uninstall %s -n %s", d.Name, helmRelease(d), helmRelease(d), d.Namespace)
+	case delegate.Manifest, delegate.Legacy:
+		return fmt.Errorf("delegate %s was installed from a manifest (%s %s), not by this plugin; remove it with kubectl delete -f on that manifest, or:\n  kubectl delete %s/%s -n %s",
+			d.Name, d.Workload.Kind, d.Workload.Name, strings.ToLower(d.Workload.Kind), d.Workload.Name, d.Namespace)
+	}
+	return fmt.Errorf("delegate %s in namespace %s has no objects labelled as made by this plugin", d.Name, d.Namespace)
+}
+
+// waitForPods waits until no pod of the delegate is left.
+func (o *UninstallOptions) waitForPods(ctx context.Context) error {
+	selector := labels.Set{delegate.LabelName: o.Name}.AsSelector().String()
+	err := wait.PollUntilContextTimeout(ctx, time.Second, o.Timeout, true, func(ctx context.Context) (bool, error) {
+		pods, err := o.cluster.kube.CoreV1().Pods(o.namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if err != nil {
+			return false, err
+		}
+		return len(pods.Items) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for the pods of %s to go: %w", o.Name, err)
+	}
+	fmt.Fprintf(o.Out, "delegate %s uninstalled\n", o.Name)
+	return nil
+}
+
+func stdinIsTerminal(in any) bool {
+	f, ok := in.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func confirm(in any, out any) bool {
+	r, ok := in.(interface{ Read([]byte) (int, error) })
+	if !ok {
+		return false
+	}
+	if w, ok := out.(interface{ Write([]byte) (int, error) }); ok {
+		fmt.Fprint(w, "Type yes to delete: ")
+	}
+	line, _ := bufio.NewReader(r).ReadString('\n')
+	answer := strings.ToLower(strings.TrimSpace(line))
+	return answer == "yes" || answer == "y"
+}

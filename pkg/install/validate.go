@@ -1,0 +1,227 @@
+package install
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/distribution/reference"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Flag names: errors name the flag a user types, and the chart value it stands for, so that
+// the same message helps someone who set it with -f.
+var flagOf = map[string]string{
+	"delegateName":          "NAME",
+	"accountId":             "--account-id (accountId)",
+	"delegateToken":         "--token-file/--token (delegateToken)",
+	"existingDelegateToken": "--token-secret (existingDelegateToken)",
+	"managerEndpoint":       "--manager-endpoint (managerEndpoint)",
+	"delegateDockerImage":   "--image (delegateDockerImage)",
+	"replicas":              "--replicas (replicas)",
+	"cpu":                   "--cpu (cpu)",
+	"memory":                "--memory (memory)",
+	"k8sPermissionsType":    "--role (k8sPermissionsType)",
+	"proxyHost":             "--proxy-host (proxyHost)",
+	"proxyPort":             "--proxy-port (proxyPort)",
+	"proxyScheme":           "--proxy-scheme (proxyScheme)",
+	"proxyUser":             "--proxy-user (proxyUser)",
+	"proxyPassword":         "--proxy-password-file (proxyPassword)",
+	"noProxy":               "--no-proxy (noProxy)",
+	"delegateCustomCa":      "--ca-file (delegateCustomCa.secretName)",
+	"tags":                  "--tags (tags)",
+	"minReadySeconds":       "--min-ready-seconds (minReadySeconds)",
+}
+
+// FieldError is one bad input, named as the user typed it, with what would be valid.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e FieldError) Error() string {
+	name := flagOf[e.Field]
+	if name == "" {
+		name = e.Field
+	}
+	return name + ": " + e.Msg
+}
+
+// Validate checks defaulted values before anything is written. A token is required unless
+// requireToken is false (an upgrade keeps the token it has). Every error is returned, so
+// that one run shows them all.
+func Validate(v Values, requireToken bool) error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	if msgs := validation.IsDNS1123Label(v.DelegateName); len(msgs) > 0 {
+		bad("delegateName", "%q is not a valid delegate name: %s", v.DelegateName, strings.Join(msgs, "; "))
+	} else if cj, _, _, _, _, _ := upgraderNames(v.DelegateName); v.UpgraderEnabled() && len(cj) > 52 {
+		// Kubernetes appends 11 characters to a CronJob's name for its Jobs.
+		bad("delegateName", "%q is %d characters; with the upgrader on, a name may have at most 39 (its CronJob %s must fit in 52), or pass --upgrader=false", v.DelegateName, len(v.DelegateName), cj)
+	}
+	if v.AccountID == "" {
+		bad("accountId", "required: the account id from the Harness URL (…/account/<id>/…)")
+	} else if strings.ContainsAny(v.AccountID, " \t\n/") {
+		bad("accountId", "%q is not an account id: letters, digits, - and _ only", v.AccountID)
+	}
+	switch {
+	case v.ExistingDelegateToken != "":
+		if msgs := validation.IsDNS1123Subdomain(v.ExistingDelegateToken); len(msgs) > 0 {
+			bad("existingDelegateToken", "%q is not a Secret name: %s", v.ExistingDelegateToken, strings.Join(msgs, "; "))
+		}
+	case requireToken && strings.TrimSpace(v.DelegateToken) == "":
+		bad("delegateToken", "a delegate token is required: --token-file PATH (or - for stdin), or --token-secret NAME of a Secret with key DELEGATE_TOKEN")
+	case strings.ContainsAny(v.DelegateToken, " \t\r\n"):
+		// Never the value: it is a secret.
+		bad("delegateToken", "the token contains whitespace; a delegate token is one word, as Harness shows it")
+	}
+	if err := validateHTTPSURL(v.ManagerEndpoint); err != nil {
+		bad("managerEndpoint", "%q %v; e.g. https://app.harness.io or https://harness.example.com", v.ManagerEndpoint, err)
+	}
+	if _, err := reference.ParseNormalizedNamed(v.DelegateDockerImage); err != nil {
+		bad("delegateDockerImage", "%q is not an image reference (%v); e.g. %s", v.DelegateDockerImage, err, DefaultImage)
+	}
+	if v.Replicas != nil && *v.Replicas < 1 {
+		bad("replicas", "%d: a delegate needs at least 1 replica", *v.Replicas)
+	}
+	if q, err := resource.ParseQuantity(v.CPU); err != nil || q.Sign() <= 0 {
+		bad("cpu", "%q is not a positive CPU quantity such as 1, 0.5 or 500m", v.CPU)
+	}
+	if q, err := resource.ParseQuantity(v.Memory); err != nil || q.Sign() <= 0 {
+		bad("memory", "%q is not a positive memory quantity such as 2048Mi or 4Gi", v.Memory)
+	}
+	if v.MinReadySeconds != nil && *v.MinReadySeconds < 0 {
+		bad("minReadySeconds", "%d: must be 0 or more", *v.MinReadySeconds)
+	}
+	validateRole(v, bad)
+	validateProxy(v, bad)
+	validateCA(v, bad)
+	if v.Tags != "" && hasEmptyEntry(v.Tags) {
+		bad("tags", "%q has an empty tag: write tags as a,b,c", v.Tags)
+	}
+	return errors.Join(errs...)
+}
+
+func validateHTTPSURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return errors.New("is not a URL")
+	case u.Scheme != "https":
+		return errors.New("must be an https:// URL")
+	case u.Host == "" || u.Hostname() == "":
+		return errors.New("has no host")
+	case u.User != nil:
+		return errors.New("must not carry credentials")
+	}
+	return nil
+}
+
+func validateRole(v Values, bad func(field, format string, args ...any)) {
+	switch v.K8sPermissionsType {
+	case PermClusterAdmin, PermClusterViewer, PermNamespaceAdmin:
+		return
+	case "":
+		bad("k8sPermissionsType", "required: cluster-admin, cluster-viewer, namespace-admin or the name of a Role or ClusterRole")
+		return
+	}
+	if msgs := validation.IsDNS1123Subdomain(strings.ToLower(v.K8sPermissionsType)); len(msgs) > 0 {
+		bad("k8sPermissionsType", "%q is neither cluster-admin, cluster-viewer, namespace-admin nor a Role or ClusterRole name: %s", v.K8sPermissionsType, strings.Join(msgs, "; "))
+	}
+	if v.CustomRoleKind != "" && v.CustomRoleKind != "Role" && v.CustomRoleKind != "ClusterRole" {
+		bad("k8sPermissionsType", "%s/%s: the kind must be Role or ClusterRole", v.CustomRoleKind, v.K8sPermissionsType)
+	}
+}
+
+func validateProxy(v Values, bad func(field, format string, args ...any)) {
+	if v.ProxyHost == "" {
+		for field, set := range map[string]bool{"proxyPort": v.ProxyPort != "", "proxyUser": v.ProxyUser != "", "proxyPassword": v.ProxyPassword != "", "noProxy": v.NoProxy != ""} {
+			if set {
+				bad(field, "is set but --proxy-host is not; give the proxy's host too")
+			}
+		}
+		return
+	}
+	if strings.Contains(v.ProxyHost, "://") || strings.ContainsAny(v.ProxyHost, "/@: ") && net.ParseIP(v.ProxyHost) == nil {
+		bad("proxyHost", "%q must be a host name or IP address only, e.g. proxy.example.com; put the port in --proxy-port and the scheme in --proxy-scheme", v.ProxyHost)
+	} else if net.ParseIP(v.ProxyHost) == nil {
+		if msgs := validation.IsDNS1123Subdomain(strings.ToLower(v.ProxyHost)); len(msgs) > 0 {
+			bad("proxyHost", "%q is not a host name: %s", v.ProxyHost, strings.Join(msgs, "; "))
+		}
+	}
+	if port, err := strconv.Atoi(v.ProxyPort); err != nil || port < 1 || port > 65535 {
+		bad("proxyPort", "%q must be a port number from 1 to 65535", v.ProxyPort)
+	}
+	switch strings.ToLower(v.ProxyScheme) {
+	case "http", "https":
+	default:
+		bad("proxyScheme", "%q must be http or https", v.ProxyScheme)
+	}
+	if (v.ProxyUser == "") != (v.ProxyPassword == "") {
+		bad("proxyUser", "a proxy user needs a password and a password needs a user: give both --proxy-user and --proxy-password-file")
+	}
+	if v.NoProxy != "" && hasEmptyEntry(v.NoProxy) {
+		bad("noProxy", "%q has an empty entry: write hosts as a.example.com,10.0.0.0/8,.svc", v.NoProxy)
+	}
+}
+
+func validateCA(v Values, bad func(field, format string, args ...any)) {
+	if v.DelegateCustomCa.SecretName != "" {
+		if msgs := validation.IsDNS1123Subdomain(v.DelegateCustomCa.SecretName); len(msgs) > 0 {
+			bad("delegateCustomCa", "%q is not a Secret name: %s", v.DelegateCustomCa.SecretName, strings.Join(msgs, "; "))
+		}
+	}
+	if v.CACertificates == "" {
+		return
+	}
+	if _, err := ParseCABundle([]byte(v.CACertificates)); err != nil {
+		bad("delegateCustomCa", "%v", err)
+	}
+}
+
+// ParseCABundle reads a PEM bundle of CA certificates: at least one certificate, and nothing
+// that is not a certificate (a private key in a CA bundle is a leak waiting to happen).
+func ParseCABundle(data []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	rest := data
+	for n := 1; ; n++ {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("PEM block %d is a %q, not a CERTIFICATE: a CA bundle holds certificates only", n, block.Type)
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("PEM block %d is not a valid certificate: %v", n, err)
+		}
+		certs = append(certs, cert)
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("no PEM certificate found: the file must hold one or more -----BEGIN CERTIFICATE----- blocks")
+	}
+	if strings.TrimSpace(string(rest)) != "" {
+		return nil, errors.New("text after the last PEM certificate is neither a certificate nor empty")
+	}
+	return certs, nil
+}
+
+func hasEmptyEntry(list string) bool {
+	for _, entry := range strings.Split(list, ",") {
+		if strings.TrimSpace(entry) == "" {
+			return true
+		}
+	}
+	return false
+}
