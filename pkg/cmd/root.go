@@ -16,7 +16,12 @@ import (
 
 // NewRootCommand builds `kubectl delegate` with kubectl's global flags and every subcommand.
 func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	configFlags := genericclioptions.NewConfigFlags(true)
+	return NewRootCommandWithFlags(genericclioptions.NewConfigFlags(true), streams)
+}
+
+// NewRootCommandWithFlags is NewRootCommand with the caller's ConfigFlags, e.g. one whose
+// WrapConfigFn counts the requests a command makes.
+func NewRootCommandWithFlags(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "kubectl-delegate",
 		Short: "Install, upgrade, inspect and diagnose Harness delegates on Kubernetes",

@@ -130,12 +130,34 @@ func Render(v Values, opts RenderOptions) []Object {
 	if v.UpgraderEnabled() {
 		objs = append(objs, r.upgrader()...)
 	}
-	secretChecksum := opts.SecretChecksum
-	if v.DelegateToken != "" {
-		secretChecksum = checksum(map[string]string{"DELEGATE_TOKEN": v.DelegateToken, "PROXY_USER": v.ProxyUser, "PROXY_PASSWORD": v.ProxyPassword})
-	}
-	add(r.deployment(checksum(config, proxy), secretChecksum))
+	add(r.deployment(checksum(config, proxy), secretChecksum(v, opts.SecretChecksum)))
 	return objs
+}
+
+// secretChecksum is the pods' checksum of what they read from Secrets at start: the token,
+// the proxy credentials and the CA bundle. An upgrade is given only the secrets it changes
+// (the settings hold none), so what it is not given is represented by the previous checksum:
+// a new proxy password or CA bundle alone still restarts the pods, and an upgrade given no
+// secret keeps the previous checksum, and the pods, as they are.
+func secretChecksum(v Values, previous string) string {
+	material := map[string]string{}
+	if v.DelegateToken != "" {
+		material["DELEGATE_TOKEN"] = v.DelegateToken
+	}
+	if v.ProxyPassword != "" {
+		material["PROXY_USER"], material["PROXY_PASSWORD"] = v.ProxyUser, v.ProxyPassword
+	}
+	if v.CACertificates != "" {
+		material["ca.bundle"] = v.CACertificates
+	}
+	switch {
+	case len(material) == 0:
+		return previous
+	case v.DelegateToken == "" && previous != "":
+		// The token is not given: it is what the previous checksum stands for.
+		material["previous"] = previous
+	}
+	return checksum(material)
 }
 
 type renderer struct {
@@ -300,6 +322,9 @@ func (r renderer) upgrader() []Object {
 			corev1ac.EnvVarSource().WithSecretKeyRef(corev1ac.SecretKeySelector().
 				WithName(v.ExistingDelegateToken).WithKey("DELEGATE_TOKEN"))))
 	}
+	// upgraderConfig leaves the proxy credentials out; the upgrader gets them from the proxy
+	// Secret, as the delegate does.
+	container.WithEnvFrom(corev1ac.EnvFromSource().WithSecretRef(corev1ac.SecretEnvSource().WithName(v.DelegateName + "-proxy").WithOptional(true)))
 	objs = append(objs, r.configMap(configName, map[string]string{"config.yaml": r.upgraderConfig()}))
 	volumes := []*corev1ac.VolumeApplyConfiguration{
 		corev1ac.Volume().WithName("config-volume").WithConfigMap(corev1ac.ConfigMapVolumeSource().WithName(configName)),
