@@ -36,6 +36,16 @@ if command -v kubectl >/dev/null; then
   kubectl -n demo-plugin rollout status deployment/plugin-delegate --timeout=90s >/dev/null
   sleep 6 # the crash-looping delegate restarts every 5 seconds
 
+  # The token is a stand-in: kwok runs no container, so nothing calls Harness.
+  step "Install one with the plugin: the chart's objects, applied server-side" \
+    "kubectl delegate install demo-delegate -n demo-install --account-id DemoAccount01 --token-file - --min-ready-seconds 5"
+  echo "demo-token-not-a-real-one" | "${plugin[@]}" install demo-delegate -n demo-install --account-id DemoAccount01 \
+    --token-file - --min-ready-seconds 5 --timeout 2m
+
+  step "Installing again changes nothing" "kubectl delegate install demo-delegate ... (same flags)"
+  echo "demo-token-not-a-real-one" | "${plugin[@]}" install demo-delegate -n demo-install --account-id DemoAccount01 \
+    --token-file - --min-ready-seconds 5 --timeout 2m 2>/dev/null
+
   step "Every delegate in the cluster, however it was installed" "kubectl delegate list -A"
   "${plugin[@]}" list -A
 
@@ -45,6 +55,11 @@ if command -v kubectl >/dev/null; then
   # doctor exits 3 when a check fails: here that is the point, not an error of the demo.
   step "What is wrong with it, and the fix" "kubectl delegate doctor -n demo-manifest"
   "${plugin[@]}" doctor -n demo-manifest || echo "(doctor exited $?: a check failed)"
+
+  step "doctor on the delegate the plugin installed" "kubectl delegate doctor demo-delegate -n demo-install --support-matrix <(...)"
+  server=$("${plugin[@]}" version -o json | sed -n 's/.*"gitVersion": "v\([0-9.]*\)".*/\1/p')
+  "${plugin[@]}" doctor demo-delegate -n demo-install --support-matrix <(printf 'source: demo\nversions: [%s]\n' "$server") \
+    || echo "(doctor exited $?: the pinned image is past its end of life by now; kubectl delegate upgrade --image moves it)"
 
   step "A healthy one, against a support list that includes this cluster's version" \
     "kubectl delegate doctor helm-delegate -n demo-helm-chart --support-matrix <(echo 'versions: [...]')"

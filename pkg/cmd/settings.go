@@ -76,6 +76,9 @@ func (s *settingsFlags) addAll(fs *pflag.FlagSet) {
 }
 
 func (s *settingsFlags) changed(name string) bool {
+	if s.flags == nil {
+		return false // options built without their command, as in unit tests
+	}
 	f := s.flags.Lookup(name)
 	return f != nil && f.Changed
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -323,7 +324,9 @@ func helmUpgradeCommand(d delegate.Delegate, v install.Values) string {
 		sets["cpu"] = v.CPU
 	}
 	if v.Memory != "" {
-		sets["memory"] = strings.TrimSuffix(v.Memory, "Mi")
+		// The chart's memory is a number of Mi.
+		memory := resource.MustParse(v.Memory)
+		sets["memory"] = fmt.Sprint(memory.Value() >> 20)
 	}
 	if v.Tags != "" {
 		sets["tags"] = v.Tags
