@@ -213,7 +213,7 @@ func (x exclusion) fix(node string) string {
 	case offSelector:
 		return fmt.Sprintf("label the node (kubectl label node %s %s) or change the delegate's nodeSelector (spec.template.spec.nodeSelector)", node, x.arg)
 	case offAffinity:
-		return "change the node's labels or the delegate's required node affinity (spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution)"
+		return "change the delegate's required node affinity (spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution), or give the node the labels it asks for"
 	}
 	return "node " + node + " runs as many pods as it may: move or delete some"
 }
