@@ -130,7 +130,8 @@ func buildOne(objs *Objects, pods []corev1.Pod, w workload, now time.Time) Deleg
 	env := resolveEnv(objs, ns, mainContainer(spec))
 	d := Delegate{
 		Namespace: ns,
-		Workload:  WorkloadRef{Kind: w.kind, Name: w.meta.Name, ServiceAccount: serviceAccountName(spec)},
+		Workload: WorkloadRef{Kind: w.kind, Name: w.meta.Name, ServiceAccount: serviceAccountName(spec),
+			NodeSelector: spec.NodeSelector, RequiredNodeAffinity: requiredNodeAffinity(spec), Tolerations: spec.Tolerations},
 		CreatedAt: w.meta.CreationTimestamp.Time,
 		Replicas:  w.replicas,
 	}
@@ -188,6 +189,13 @@ func splitChart(chart string) (string, string) {
 		return chart, ""
 	}
 	return chart[:i], chart[i+1:]
+}
+
+func requiredNodeAffinity(spec corev1.PodSpec) *corev1.NodeSelector {
+	if spec.Affinity == nil || spec.Affinity.NodeAffinity == nil {
+		return nil
+	}
+	return spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
 }
 
 func serviceAccountName(spec corev1.PodSpec) string {

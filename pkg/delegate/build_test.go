@@ -2,10 +2,12 @@ package delegate
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -47,7 +49,7 @@ func TestBuildHelmChartDelegate(t *testing.T) {
 	if d.Upgrader == nil || d.Upgrader.Suspended || d.Upgrader.LastResult != "Failed" || d.Upgrader.Schedule != "0 */1 * * *" {
 		t.Errorf("upgrader %+v", d.Upgrader)
 	}
-	if d.Workload != (WorkloadRef{Kind: "Deployment", Name: "prod-delegate", Container: "delegate", ServiceAccount: "prod-delegate"}) {
+	if !reflect.DeepEqual(d.Workload, WorkloadRef{Kind: "Deployment", Name: "prod-delegate", Container: "delegate", ServiceAccount: "prod-delegate"}) {
 		t.Errorf("workload %+v", d.Workload)
 	}
 }
@@ -79,6 +81,44 @@ func TestBuildManifestDelegate(t *testing.T) {
 	}
 	if d.Upgrader != nil {
 		t.Errorf("no upgrader expected, got %+v", d.Upgrader)
+	}
+}
+
+// The template's placement constraints travel with the delegate, so that the node fit can
+// rule out the nodes the scheduler would; placement on the pods themselves is not read.
+func TestBuildCarriesPlacement(t *testing.T) {
+	objs := chartObjects()
+	spec := &objs.Deployments[0].Spec.Template.Spec
+	spec.NodeSelector = map[string]string{"disk": "ssd"}
+	required := &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+		MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "zone", Operator: corev1.NodeSelectorOpIn, Values: []string{"a", "b"}}},
+		MatchFields:      []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpNotIn, Values: []string{"n9"}}},
+	}}}
+	spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: required}}
+	spec.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "infra", Effect: corev1.TaintEffectNoSchedule}}
+	w := findDelegate(t, Build(objs, fixtureTime), "prod-delegate").Workload
+	if !reflect.DeepEqual(w.NodeSelector, spec.NodeSelector) || !reflect.DeepEqual(w.RequiredNodeAffinity, required) || !reflect.DeepEqual(w.Tolerations, spec.Tolerations) {
+		t.Errorf("placement %+v", w)
+	}
+	data, err := json.Marshal(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"nodeSelector":{"disk":"ssd"}`, `"requiredNodeAffinity":{"nodeSelectorTerms"`, `"tolerations":[{"key":"dedicated"`} {
+		if !strings.Contains(string(data), key) {
+			t.Errorf("JSON lacks %s: %s", key, data)
+		}
+	}
+	// Preferred affinity alone does not bind the scheduler.
+	spec.Affinity.NodeAffinity = &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{
+		{Weight: 1, Preference: required.NodeSelectorTerms[0]}}}
+	spec.NodeSelector, spec.Tolerations = nil, nil
+	data, err = json.Marshal(findDelegate(t, Build(objs, fixtureTime), "prod-delegate").Workload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), "nodeSelector") || strings.Contains(string(data), "requiredNodeAffinity") || strings.Contains(string(data), "tolerations") {
+		t.Errorf("unset placement must be omitted: %s", data)
 	}
 }
 

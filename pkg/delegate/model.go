@@ -91,6 +91,14 @@ type WorkloadRef struct {
 	Container string `json:"container,omitempty"`
 	// ServiceAccount the pods run as.
 	ServiceAccount string `json:"serviceAccount"`
+	// NodeSelector, RequiredNodeAffinity and Tolerations are the pod template's constraints on
+	// where the scheduler may put a replica: a replica that fits no node's free room may
+	// still be kept off the nodes that have it.
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	// RequiredNodeAffinity is the template's
+	// affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.
+	RequiredNodeAffinity *corev1.NodeSelector `json:"requiredNodeAffinity,omitempty"`
+	Tolerations          []corev1.Toleration  `json:"tolerations,omitempty"`
 }
 
 // Replicas are the workload's counts from its status.

@@ -2,20 +2,48 @@ package diagnose
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 )
 
 // A cluster-sized snapshot: 200 delegates of 10 pods each (2,000 pods), a quarter of them
-// Pending with a FailedScheduling event among 2,000 events.
+// Pending with a FailedScheduling event among 2,000 events, and 200 nodes. Every delegate has
+// a Pending replica, so the node fit weighs all 200 nodes for each: by pool label
+// (nodeSelector), zone (required affinity, on half the delegates), a dedicated taint (on
+// every fifth node, tolerated by every third delegate) and cordons, then by free room.
 func bigSnapshot() *Snapshot {
 	s := snapshot()
 	for i := 0; i < 200; i++ {
+		n := node(fmt.Sprintf("node-%03d", i), "16", "64Gi", fmt.Sprintf("%dm", 8000+i*40), fmt.Sprintf("%dMi", 40000+i*100))
+		n.Labels = map[string]string{"kubernetes.io/hostname": n.Name, "pool": fmt.Sprintf("pool-%d", i%4), "topology.kubernetes.io/zone": fmt.Sprintf("zone-%d", i%3)}
+		if i%5 == 0 {
+			n.Taints = []corev1.Taint{{Key: "dedicated", Value: "infra", Effect: corev1.TaintEffectNoSchedule}}
+		}
+		if i%20 == 7 {
+			n.Schedulable = false
+		}
+		s.Nodes = append(s.Nodes, n)
+	}
+	for i := 0; i < 200; i++ {
 		d := healthy()
 		d.Name, d.Namespace = fmt.Sprintf("delegate-%03d", i), fmt.Sprintf("ns-%03d", i%20)
+		d.Workload.NodeSelector = map[string]string{"pool": fmt.Sprintf("pool-%d", i%5)} // pool-4 matches no node
+		if i%2 == 0 {
+			d.Workload.RequiredNodeAffinity = &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+				{Key: "topology.kubernetes.io/zone", Operator: corev1.NodeSelectorOpIn, Values: []string{"zone-0", "zone-1"}}}}}}
+		}
+		if i%3 == 0 {
+			d.Workload.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
+		}
+		if i%2 == 1 {
+			// More than any node has free: the fit fails and ranks the candidates.
+			d.Resources.Requests[corev1.ResourceMemory] = resource.MustParse("32Gi")
+		}
 		d.Pods = nil
 		for j := 0; j < 10; j++ {
 			p := delegate.Pod{Name: fmt.Sprintf("%s-%d", d.Name, j), Phase: "Running", Node: "n1", Ready: true}
@@ -38,6 +66,22 @@ func bigSnapshot() *Snapshot {
 
 func BenchmarkRunChecks(b *testing.B) {
 	s := bigSnapshot()
+	// The figure means something only if the fit takes each of its paths.
+	forms := map[string]int{}
+	for _, f := range checkNodeFit(s) {
+		switch {
+		case f.Verdict == Pass:
+			forms["a node has room"]++
+		case strings.Contains(f.Finding, "closest node"):
+			forms["candidates short of room"]++
+		case strings.Contains(f.Finding, "no node may take"):
+			forms["every node excluded"]++
+		}
+	}
+	if len(forms) != 3 {
+		b.Fatalf("the node fit does not take every path: %v", forms)
+	}
+	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
 		if len(Run(s)) == 0 {

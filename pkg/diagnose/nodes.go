@@ -1,15 +1,19 @@
 package diagnose
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 )
@@ -18,6 +22,7 @@ import (
 type NodeCapacity struct {
 	Name            string            `json:"name"`
 	Schedulable     bool              `json:"schedulable"`
+	Labels          map[string]string `json:"labels,omitempty"`
 	Taints          []corev1.Taint    `json:"taints,omitempty"`
 	AllocatableCPU  resource.Quantity `json:"allocatableCPU"`
 	AllocatableMem  resource.Quantity `json:"allocatableMemory"`
@@ -61,6 +66,7 @@ func gatherNodeCapacity(ctx context.Context, client kubernetes.Interface) ([]Nod
 		out[i] = NodeCapacity{
 			Name:            n.Name,
 			Schedulable:     !n.Spec.Unschedulable,
+			Labels:          n.Labels,
 			Taints:          n.Spec.Taints,
 			AllocatableCPU:  n.Status.Allocatable[corev1.ResourceCPU],
 			AllocatableMem:  n.Status.Allocatable[corev1.ResourceMemory],
@@ -113,19 +119,9 @@ func podRequests(spec corev1.PodSpec) (cpu, mem resource.Quantity) {
 	return cpu, mem
 }
 
-// blockingTaints are the taints that keep a pod without tolerations off a node.
-func blockingTaints(taints []corev1.Taint) []string {
-	var out []string
-	for _, t := range taints {
-		if t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute {
-			out = append(out, t.Key+":"+string(t.Effect))
-		}
-	}
-	return out
-}
-
 func checkNodeFit(s *Snapshot) []Finding {
 	var out []Finding
+	var objects []corev1.Node
 	for _, d := range s.Delegates {
 		unplaced := 0
 		for _, p := range d.Pods {
@@ -141,80 +137,329 @@ func checkNodeFit(s *Snapshot) []Finding {
 			out = append(out, Finding{Verdict: Skip, Subject: subject(d), Finding: orDefault(s.NodesError, "node capacity was not read")})
 			continue
 		}
-		out = append(out, nodeFit(d, unplaced, s.Nodes))
+		if objects == nil {
+			objects = nodeObjects(s.Nodes)
+		}
+		out = append(out, nodeFit(d, unplaced, s.Nodes, objects))
 	}
 	return out
 }
 
-func nodeFit(d delegate.Delegate, unplaced int, nodes []NodeCapacity) Finding {
+// placement is what the scheduler checks before it weighs resources: whether a node may take
+// a delegate's pod at all. The matching is the scheduler's own (k8s.io/component-helpers), so
+// that doctor and kube-scheduler agree on what a selector, an affinity term or a toleration
+// means.
+type placement struct {
+	w delegate.WorkloadRef
+	// selector and affinity are kept apart, where the scheduler ANDs them, so that the
+	// finding can say which of the two rules a node out.
+	selector, affinity nodeaffinity.RequiredNodeAffinity
+	// affinityReason is written once: most nodes a required affinity rules out share it.
+	affinityReason string
+	tolerations    []corev1.Toleration
+}
+
+// admissionTolerations are what the DefaultTolerationSeconds admission plugin adds to every
+// pod that lacks them: a template without tolerations still tolerates these NoExecute taints
+// for 300 s, long enough to be scheduled.
+var admissionTolerations = []corev1.Toleration{
+	{Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute},
+	{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute},
+}
+
+// unschedulableTaint is what a cordon puts on a node; the scheduler lets a pod that tolerates
+// it onto a cordoned node.
+var unschedulableTaint = corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule}
+
+func newPlacement(w delegate.WorkloadRef) placement {
+	p := placement{
+		w:           w,
+		selector:    nodeaffinity.NewRequiredNodeAffinity(w.NodeSelector, nil),
+		tolerations: append(slices.Clip(w.Tolerations), admissionTolerations...),
+	}
+	if w.RequiredNodeAffinity != nil {
+		p.affinity = nodeaffinity.NewRequiredNodeAffinity(nil, &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: w.RequiredNodeAffinity}})
+		p.affinityReason = "not matching the required node affinity " + describeNodeSelector(w.RequiredNodeAffinity)
+	}
+	return p
+}
+
+// exclusion is one reason a node may not take a replica. The fix is written only for the
+// node the hint names: the reasons of every node are needed, the fixes of one.
+type exclusion struct {
+	reason string
+	kind   exclusionKind
+	// arg is what the fix names: the taint, or the labels the node lacks.
+	arg string
+}
+
+type exclusionKind int
+
+const (
+	cordoned exclusionKind = iota
+	tainted
+	offSelector
+	offAffinity
+	fullOfPods
+)
+
+func (x exclusion) fix(node string) string {
+	switch x.kind {
+	case cordoned:
+		return "kubectl uncordon " + node
+	case tainted:
+		return fmt.Sprintf("tolerate %s in the delegate's pod template (spec.template.spec.tolerations), or remove the taint: kubectl taint node %s %s-", x.arg, node, x.arg)
+	case offSelector:
+		return fmt.Sprintf("label the node (kubectl label node %s %s) or change the delegate's nodeSelector (spec.template.spec.nodeSelector)", node, x.arg)
+	case offAffinity:
+		return "change the delegate's required node affinity (spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution), or give the node the labels it asks for"
+	}
+	return "node " + node + " runs as many pods as it may: move or delete some"
+}
+
+// blocksScheduling keeps the taints the scheduler filters on: PreferNoSchedule only lowers a
+// node's score. A cordon's own taint is left to the cordoned check.
+func blocksScheduling(t *corev1.Taint) bool {
+	return (t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute) && t.Key != corev1.TaintNodeUnschedulable
+}
+
+// nodeObjects are the nodes as the scheduler's matchers take them, built once for all
+// delegates.
+func nodeObjects(nodes []NodeCapacity) []corev1.Node {
+	out := make([]corev1.Node, len(nodes))
+	for i, n := range nodes {
+		out[i].Name, out[i].Labels = n.Name, n.Labels
+	}
+	return out
+}
+
+// exclusions are every reason the scheduler would not put a replica on n, whatever its room;
+// none means n is a candidate. obj is n as nodeObjects builds it.
+func (p placement) exclusions(n NodeCapacity, obj *corev1.Node) []exclusion {
+	var out []exclusion
+	// Tolerating Lt/Gt operators is an alpha feature gate; the scheduler's default is off.
+	const comparisonOperators = false
+	if !n.Schedulable && !corev1helpers.TolerationsTolerateTaint(logr.Discard(), p.tolerations, &unschedulableTaint, comparisonOperators) {
+		out = append(out, exclusion{reason: "cordoned", kind: cordoned})
+	}
+	if t, ok := corev1helpers.FindMatchingUntoleratedTaint(logr.Discard(), n.Taints, p.tolerations, blocksScheduling, comparisonOperators); ok {
+		taint := t.ToString()
+		out = append(out, exclusion{reason: "tainted " + taint, kind: tainted, arg: taint})
+	}
+	if ok, _ := p.selector.Match(obj); !ok {
+		missing := missingLabels(p.w.NodeSelector, n.Labels)
+		out = append(out, exclusion{reason: "not matching nodeSelector " + missing, kind: offSelector, arg: missing})
+	}
+	// A term that does not parse matches nothing, for the scheduler too.
+	if ok, err := p.affinity.Match(obj); !ok {
+		reason := p.affinityReason
+		if err != nil {
+			reason = fmt.Sprintf("not matching the required node affinity, which is invalid: %v", err)
+		}
+		out = append(out, exclusion{reason: reason, kind: offAffinity})
+	}
+	if n.PodsAllocatable > 0 && n.PodsScheduled >= n.PodsAllocatable {
+		out = append(out, exclusion{reason: "full (pods)", kind: fullOfPods})
+	}
+	return out
+}
+
+// missingLabels are the nodeSelector's pairs the node lacks, sorted, as kubectl label takes
+// them.
+func missingLabels(selector, labels map[string]string) string {
+	var out []string
+	for k, v := range selector {
+		if got, ok := labels[k]; !ok || got != v {
+			out = append(out, k+"="+v)
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(out, " ")
+}
+
+// describeNodeSelector writes a required node affinity as the scheduler reads it: terms
+// ORed, the requirements of a term ANDed.
+func describeNodeSelector(ns *corev1.NodeSelector) string {
+	var terms []string
+	for _, t := range ns.NodeSelectorTerms {
+		var reqs []string
+		for _, r := range slices.Concat(t.MatchExpressions, t.MatchFields) {
+			req := r.Key + " " + string(r.Operator)
+			if len(r.Values) > 0 {
+				req += " [" + strings.Join(r.Values, " ") + "]"
+			}
+			reqs = append(reqs, req)
+		}
+		terms = append(terms, strings.Join(reqs, " and "))
+	}
+	return "(" + strings.Join(terms, ") or (") + ")"
+}
+
+// room is a node's free room measured against one replica's requests.
+type room struct {
+	node               string
+	freeCPU, freeMem   resource.Quantity
+	shortCPU, shortMem resource.Quantity
+	// shortfall is the fraction of the request missing, summed over cpu and memory, to rank
+	// nodes by how close they come.
+	shortfall float64
+}
+
+func roomOn(n NodeCapacity, needCPU, needMem *resource.Quantity) room {
+	r := room{node: n.Name, freeCPU: n.AllocatableCPU.DeepCopy(), freeMem: n.AllocatableMem.DeepCopy()}
+	r.freeCPU.Sub(n.RequestedCPU)
+	r.freeMem.Sub(n.RequestedMem)
+	r.shortCPU, r.shortMem = needCPU.DeepCopy(), needMem.DeepCopy()
+	r.shortCPU.Sub(r.freeCPU)
+	r.shortMem.Sub(r.freeMem)
+	if r.shortCPU.Sign() > 0 && !needCPU.IsZero() {
+		r.shortfall += float64(r.shortCPU.MilliValue()) / float64(needCPU.MilliValue())
+	}
+	if r.shortMem.Sign() > 0 && !needMem.IsZero() {
+		r.shortfall += float64(r.shortMem.Value()) / float64(needMem.Value())
+	}
+	return r
+}
+
+// String says what is free and, when a replica does not fit, by how much it falls short.
+func (r room) String() string {
+	s := fmt.Sprintf("%s has cpu %s and memory %s free", r.node, r.freeCPU.String(), r.freeMem.String())
+	var short []string
+	if r.shortCPU.Sign() > 0 {
+		short = append(short, "cpu by "+r.shortCPU.String())
+	}
+	if r.shortMem.Sign() > 0 {
+		short = append(short, "memory by "+r.shortMem.String())
+	}
+	if len(short) > 0 {
+		s += ", short of " + strings.Join(short, " and ")
+	}
+	return s
+}
+
+// excludedNode keeps what ranking needs; the room of the one node the hint names is
+// measured again, rather than kept for every node and delegate.
+type excludedNode struct {
+	index     int
+	shortfall float64
+	why       []exclusion
+}
+
+// excludedSummary groups the excluded nodes by their reasons, most common first, e.g.
+// "3 node(s) excluded: 2 not matching nodeSelector disk=ssd, 1 tainted dedicated=infra:NoSchedule".
+func excludedSummary(excluded []excludedNode, total int) string {
+	type group struct {
+		reason string
+		count  int
+	}
+	var groups []group
+	for _, e := range excluded {
+		reason := joinReasons(e.why)
+		if i := slices.IndexFunc(groups, func(g group) bool { return g.reason == reason }); i >= 0 {
+			groups[i].count++
+		} else {
+			groups = append(groups, group{reason, 1})
+		}
+	}
+	slices.SortStableFunc(groups, func(a, b group) int { return b.count - a.count })
+	parts := make([]string, len(groups))
+	for i, g := range groups {
+		parts[i] = fmt.Sprintf("%d %s", g.count, g.reason)
+	}
+	of := fmt.Sprintf("%d node(s)", total)
+	if len(excluded) < total {
+		of = fmt.Sprintf("%d of %d nodes", len(excluded), total)
+	}
+	return of + " excluded: " + strings.Join(parts, ", ")
+}
+
+// nearestExcluded is the excluded node that needs the least change to take a replica: one
+// with room first, then the fewest reasons to lift, then the smallest shortfall.
+func nearestExcluded(excluded []excludedNode) excludedNode {
+	return slices.MinFunc(excluded, func(a, b excludedNode) int {
+		if (a.shortfall == 0) != (b.shortfall == 0) {
+			if a.shortfall == 0 {
+				return -1
+			}
+			return 1
+		}
+		if len(a.why) != len(b.why) {
+			return len(a.why) - len(b.why)
+		}
+		return cmp.Compare(a.shortfall, b.shortfall)
+	})
+}
+
+// nodeFit weighs every node for one replica of d; objects are the nodes as nodeObjects
+// builds them.
+func nodeFit(d delegate.Delegate, unplaced int, nodes []NodeCapacity, objects []corev1.Node) Finding {
 	needCPU, needMem := d.Resources.Requests.Cpu(), d.Resources.Requests.Memory()
 	need := fmt.Sprintf("cpu %s, memory %s", quantity(needCPU), quantity(needMem))
-	type candidate struct {
-		name               string
-		freeCPU, freeMem   resource.Quantity
-		shortCPU, shortMem resource.Quantity
-		shortfall          float64 // the fraction of the request missing, for ranking
-		blocked            string
+	f := Finding{Verdict: Fail, Subject: subject(d)}
+	if len(nodes) == 0 {
+		f.Finding = fmt.Sprintf("%d replica(s) not placed and the cluster has no nodes", unplaced)
+		f.Hint = "add a node"
+		return f
 	}
+	p := newPlacement(d.Workload)
 	var fits []string
-	var cands []candidate
-	for _, n := range nodes {
-		c := candidate{name: n.Name, freeCPU: n.AllocatableCPU.DeepCopy(), freeMem: n.AllocatableMem.DeepCopy()}
-		c.freeCPU.Sub(n.RequestedCPU)
-		c.freeMem.Sub(n.RequestedMem)
-		switch taints := blockingTaints(n.Taints); {
-		case !n.Schedulable:
-			c.blocked = "cordoned"
-		case len(taints) > 0:
-			c.blocked = "tainted " + strings.Join(taints, ", ")
-		case n.PodsAllocatable > 0 && n.PodsScheduled >= n.PodsAllocatable:
-			c.blocked = "full (pods)"
+	var closest room // the candidate that comes closest, while none fits
+	candidates := 0
+	excluded := make([]excludedNode, 0, len(nodes))
+	for i, n := range nodes {
+		r := roomOn(n, needCPU, needMem)
+		if why := p.exclusions(n, &objects[i]); len(why) > 0 {
+			excluded = append(excluded, excludedNode{i, r.shortfall, why})
+			continue
 		}
-		c.shortCPU, c.shortMem = needCPU.DeepCopy(), needMem.DeepCopy()
-		c.shortCPU.Sub(c.freeCPU)
-		c.shortMem.Sub(c.freeMem)
-		if c.shortCPU.Sign() > 0 && !needCPU.IsZero() {
-			c.shortfall += float64(c.shortCPU.MilliValue()) / float64(needCPU.MilliValue())
-		}
-		if c.shortMem.Sign() > 0 && !needMem.IsZero() {
-			c.shortfall += float64(c.shortMem.Value()) / float64(needMem.Value())
-		}
-		if c.blocked == "" && c.shortfall == 0 {
+		if r.shortfall == 0 {
 			fits = append(fits, n.Name)
 		}
-		cands = append(cands, c)
+		if candidates++; candidates == 1 || r.shortfall < closest.shortfall {
+			closest = r
+		}
 	}
 	if len(fits) > 0 {
 		return Finding{Verdict: Pass, Subject: subject(d),
 			Finding: fmt.Sprintf("%d replica(s) not placed, but %s have room for one (%s): the scheduler's event says what else holds them", unplaced, strings.Join(fits, ", "), need)}
 	}
-	sort.SliceStable(cands, func(i, j int) bool {
-		if (cands[i].blocked == "") != (cands[j].blocked == "") {
-			return cands[i].blocked == ""
+	if candidates > 0 {
+		f.Finding = fmt.Sprintf("no node has room for a replica (%s): closest node %s", need, closest)
+		if len(excluded) > 0 {
+			f.Finding += "; " + excludedSummary(excluded, len(nodes))
 		}
-		return cands[i].shortfall < cands[j].shortfall
-	})
-	f := Finding{Verdict: Fail, Subject: subject(d),
-		Hint: "add a node or capacity, free room on a node, or lower the delegate's requests (not below 0.5 CPU and 2Gi per replica)"}
-	if len(cands) == 0 {
-		f.Finding = fmt.Sprintf("%d replica(s) not placed and the cluster has no nodes", unplaced)
+		f.Hint = "add a node or capacity, free room on a node, or lower the delegate's requests (not below 0.5 CPU and 2Gi per replica)"
+		// A node kept out by a selector or taint may have the room the candidates lack.
+		if len(excluded) > 0 {
+			if nearest := nearestExcluded(excluded); nearest.shortfall == 0 {
+				f.Hint += "; or " + excludedHint(nearest, roomOn(nodes[nearest.index], needCPU, needMem))
+			}
+		}
 		return f
 	}
-	best := cands[0]
-	var short []string
-	if best.shortCPU.Sign() > 0 {
-		short = append(short, "cpu by "+best.shortCPU.String())
-	}
-	if best.shortMem.Sign() > 0 {
-		short = append(short, "memory by "+best.shortMem.String())
-	}
-	closest := fmt.Sprintf("closest node %s has cpu %s and memory %s free", best.name, best.freeCPU.String(), best.freeMem.String())
-	if best.blocked != "" {
-		closest += " but is " + best.blocked
-	}
-	if len(short) > 0 {
-		closest += ", short of " + strings.Join(short, " and ")
-	}
-	f.Finding = fmt.Sprintf("no node has room for a replica (%s): %s", need, closest)
+	f.Finding = fmt.Sprintf("no node may take a replica (%s): %s", need, excludedSummary(excluded, len(nodes)))
+	nearest := nearestExcluded(excluded)
+	f.Hint = excludedHint(nearest, roomOn(nodes[nearest.index], needCPU, needMem))
 	return f
+}
+
+// excludedHint names the node that needs the least change and each change it needs.
+func excludedHint(e excludedNode, r room) string {
+	fixes := make([]string, len(e.why))
+	for i, x := range e.why {
+		fixes[i] = x.fix(r.node)
+	}
+	if e.shortfall > 0 {
+		return fmt.Sprintf("the nearest node %s is %s: %s; it lacks room as well, so add capacity too: %s", r.node, joinReasons(e.why), strings.Join(fixes, "; "), r)
+	}
+	return fmt.Sprintf("node %s has the cpu and memory for a replica but is %s: %s", r.node, joinReasons(e.why), strings.Join(fixes, "; "))
+}
+
+func joinReasons(why []exclusion) string {
+	reasons := make([]string, len(why))
+	for i, x := range why {
+		reasons[i] = x.reason
+	}
+	return strings.Join(reasons, " and ")
 }

@@ -1,11 +1,14 @@
 package diagnose
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 )
@@ -22,32 +25,113 @@ func pendingDelegate() delegate.Delegate {
 	return d
 }
 
+// withNode changes a fresh node with room for the pending delegate (1 CPU, 2048Mi).
+func withNode(name string, change func(*NodeCapacity)) NodeCapacity {
+	n := node(name, "4", "8Gi", "0", "0")
+	n.Labels = map[string]string{"kubernetes.io/hostname": name}
+	change(&n)
+	return n
+}
+
+func taint(key, value string, effect corev1.TaintEffect) func(*NodeCapacity) {
+	return func(n *NodeCapacity) {
+		n.Taints = append(n.Taints, corev1.Taint{Key: key, Value: value, Effect: effect})
+	}
+}
+
+func label(key, value string) func(*NodeCapacity) {
+	return func(n *NodeCapacity) { n.Labels[key] = value }
+}
+
+func cordon(n *NodeCapacity) { n.Schedulable = false }
+
 func TestNodeFit(t *testing.T) {
-	tainted := node("gpu", "16", "64Gi", "0", "0")
-	tainted.Taints = []corev1.Taint{{Key: "nvidia.com/gpu", Effect: corev1.TaintEffectNoSchedule}}
-	cordoned := node("old", "16", "64Gi", "0", "0")
-	cordoned.Schedulable = false
+	selector := func(w *delegate.WorkloadRef) { w.NodeSelector = map[string]string{"disk": "ssd"} }
+	tolerate := func(tol corev1.Toleration) func(*delegate.WorkloadRef) {
+		return func(w *delegate.WorkloadRef) { w.Tolerations = append(w.Tolerations, tol) }
+	}
+	affinity := func(expr, field []corev1.NodeSelectorRequirement) func(*delegate.WorkloadRef) {
+		return func(w *delegate.WorkloadRef) {
+			w.RequiredNodeAffinity = &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: expr, MatchFields: field}}}
+		}
+	}
+	zoneA := []corev1.NodeSelectorRequirement{{Key: "zone", Operator: corev1.NodeSelectorOpIn, Values: []string{"a"}}}
+	nameIsA := []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{"a"}}}
+	infra := taint("dedicated", "infra", corev1.TaintEffectNoSchedule)
 	cases := []struct {
-		name  string
-		nodes []NodeCapacity
-		want  Verdict
-		says  string
+		name     string
+		workload func(*delegate.WorkloadRef)
+		nodes    []NodeCapacity
+		want     Verdict
+		says     []string
+		hint     string
 	}{
-		{"room on one node", []NodeCapacity{node("a", "4", "8Gi", "3500m", "1Gi"), node("b", "4", "8Gi", "1", "4Gi")}, Pass, "b have room"},
-		{"memory short everywhere", []NodeCapacity{node("a", "4", "8Gi", "1", "7Gi"), node("b", "4", "8Gi", "1", "7500Mi")},
-			Fail, "closest node a has cpu 3 and memory 1Gi free, short of memory by 1Gi"},
-		{"cpu and memory short", []NodeCapacity{node("a", "2", "4Gi", "1500m", "3Gi")}, Fail, "short of cpu by 500m and memory by 1Gi"},
-		{"only a tainted node has room", []NodeCapacity{tainted, node("a", "2", "4Gi", "2", "4Gi")}, Fail, "closest node a"},
-		{"only a cordoned node", []NodeCapacity{cordoned}, Fail, "is cordoned"},
-		{"no nodes", []NodeCapacity{}, Fail, "no nodes"},
+		{"room on one node", nil, []NodeCapacity{node("a", "4", "8Gi", "3500m", "1Gi"), node("b", "4", "8Gi", "1", "4Gi")}, Pass, []string{"b have room"}, ""},
+		{"short on memory everywhere", nil, []NodeCapacity{node("a", "4", "8Gi", "1", "7Gi"), node("b", "4", "8Gi", "1", "7500Mi")},
+			Fail, []string{"no node has room for a replica (cpu 1, memory 2Gi): closest node a has cpu 3 and memory 1Gi free, short of memory by 1Gi"}, "add a node or capacity"},
+		{"short on cpu", nil, []NodeCapacity{node("a", "4", "8Gi", "3500m", "0")}, Fail, []string{"closest node a has cpu 500m and memory 8Gi free, short of cpu by 500m"}, "lower the delegate's requests"},
+		{"short on cpu and memory", nil, []NodeCapacity{node("a", "2", "4Gi", "1500m", "3Gi")}, Fail, []string{"short of cpu by 500m and memory by 1Gi"}, ""},
+		{"tainted NoSchedule", nil, []NodeCapacity{withNode("a", infra)},
+			Fail, []string{"no node may take a replica (cpu 1, memory 2Gi): 1 node(s) excluded: 1 tainted dedicated=infra:NoSchedule"},
+			"node a has the cpu and memory for a replica but is tainted dedicated=infra:NoSchedule: tolerate dedicated=infra:NoSchedule in the delegate's pod template (spec.template.spec.tolerations), or remove the taint: kubectl taint node a dedicated=infra:NoSchedule-"},
+		{"tainted NoExecute", nil, []NodeCapacity{withNode("a", taint("maintenance", "", corev1.TaintEffectNoExecute))}, Fail, []string{"1 tainted maintenance:NoExecute"}, ""},
+		{"PreferNoSchedule does not block", nil, []NodeCapacity{withNode("a", taint("spot", "true", corev1.TaintEffectPreferNoSchedule))}, Pass, []string{"a have room"}, ""},
+		{"tolerated taint passes", tolerate(corev1.Toleration{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "infra", Effect: corev1.TaintEffectNoSchedule}),
+			[]NodeCapacity{withNode("a", infra)}, Pass, []string{"a have room"}, ""},
+		{"toleration of another value", tolerate(corev1.Toleration{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "ci", Effect: corev1.TaintEffectNoSchedule}),
+			[]NodeCapacity{withNode("a", infra)}, Fail, []string{"1 tainted dedicated=infra:NoSchedule"}, ""},
+		// Every pod gets these from the DefaultTolerationSeconds admission plugin.
+		{"not-ready NoExecute tolerated by default", nil, []NodeCapacity{withNode("a", taint(corev1.TaintNodeNotReady, "", corev1.TaintEffectNoExecute))}, Pass, []string{"a have room"}, ""},
+		{"selector mismatch", selector, []NodeCapacity{withNode("a", label("disk", "hdd"))},
+			Fail, []string{"1 node(s) excluded: 1 not matching nodeSelector disk=ssd"},
+			"label the node (kubectl label node a disk=ssd) or change the delegate's nodeSelector"},
+		{"selector match passes", selector, []NodeCapacity{withNode("a", label("disk", "ssd"))}, Pass, []string{"a have room"}, ""},
+		{"affinity mismatch", affinity(zoneA, nil), []NodeCapacity{withNode("b", label("zone", "b"))},
+			Fail, []string{"1 not matching the required node affinity (zone In [a])"}, "requiredDuringSchedulingIgnoredDuringExecution"},
+		{"affinity on metadata.name", affinity(nil, nameIsA), []NodeCapacity{withNode("a", func(*NodeCapacity) {}), withNode("b", func(*NodeCapacity) {})},
+			Pass, []string{" a have room"}, ""},
+		{"affinity on metadata.name, short", affinity(nil, nameIsA), []NodeCapacity{node("a", "4", "8Gi", "4", "0"), withNode("b", func(*NodeCapacity) {})},
+			Fail, []string{"closest node a has cpu 0 and memory 8Gi free, short of cpu by 1; 1 of 2 nodes excluded: 1 not matching the required node affinity (metadata.name In [a])"}, ""},
+		{"the candidates lack room, an excluded node has it", nil, []NodeCapacity{node("a", "4", "8Gi", "1", "7Gi"), withNode("b", infra)},
+			Fail, []string{"closest node a has cpu 3 and memory 1Gi free, short of memory by 1Gi; 1 of 2 nodes excluded: 1 tainted dedicated=infra:NoSchedule"},
+			"lower the delegate's requests (not below 0.5 CPU and 2Gi per replica); or node b has the cpu and memory for a replica but is tainted dedicated=infra:NoSchedule: tolerate"},
+		{"cordoned", nil, []NodeCapacity{withNode("a", cordon)}, Fail, []string{"1 cordoned"}, "kubectl uncordon a"},
+		{"cordoned but the unschedulable taint is tolerated", tolerate(corev1.Toleration{Key: corev1.TaintNodeUnschedulable, Operator: corev1.TolerationOpExists}),
+			[]NodeCapacity{withNode("a", func(n *NodeCapacity) {
+				cordon(n)
+				taint(corev1.TaintNodeUnschedulable, "", corev1.TaintEffectNoSchedule)(n)
+			})}, Pass, []string{"a have room"}, ""},
+		{"full of pods", nil, []NodeCapacity{withNode("a", func(n *NodeCapacity) { n.PodsScheduled = 110 })}, Fail, []string{"1 full (pods)"}, "node a runs as many pods as it may"},
+		{"reasons grouped, the nearest node named", selector, []NodeCapacity{
+			withNode("a", infra), withNode("b", label("disk", "hdd")), withNode("c", func(*NodeCapacity) {}),
+			withNode("d", func(n *NodeCapacity) { infra(n); label("disk", "ssd")(n) }),
+		}, Fail, []string{"4 node(s) excluded: 2 not matching nodeSelector disk=ssd, 1 tainted dedicated=infra:NoSchedule and not matching nodeSelector disk=ssd, 1 tainted dedicated=infra:NoSchedule"},
+			"node b has the cpu and memory for a replica but is not matching nodeSelector disk=ssd"},
+		{"the nearest excluded node lacks room too", selector, []NodeCapacity{withNode("a", func(n *NodeCapacity) { n.RequestedMem = resource.MustParse("7Gi") })},
+			Fail, []string{"1 not matching nodeSelector disk=ssd"}, "kubectl label node a disk=ssd) or change the delegate's nodeSelector (spec.template.spec.nodeSelector); it lacks room as well, so add capacity too: a has cpu 4 and memory 1Gi free, short of memory by 1Gi"},
+		{"no nodes", nil, []NodeCapacity{}, Fail, []string{"no nodes"}, "add a node"},
 	}
 	for _, tc := range cases {
-		s := snapshot(pendingDelegate())
-		s.Nodes = tc.nodes
-		f := only(t, checkNodeFit, s)
-		if f.Verdict != tc.want || !strings.Contains(f.Finding, tc.says) {
-			t.Errorf("%s: %s %q", tc.name, f.Verdict, f.Finding)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			d := pendingDelegate()
+			if tc.workload != nil {
+				tc.workload(&d.Workload)
+			}
+			s := snapshot(d)
+			s.Nodes = tc.nodes
+			f := only(t, checkNodeFit, s)
+			if f.Verdict != tc.want {
+				t.Errorf("verdict %s, want %s: %q", f.Verdict, tc.want, f.Finding)
+			}
+			for _, want := range tc.says {
+				if !strings.Contains(f.Finding, want) {
+					t.Errorf("finding %q lacks %q", f.Finding, want)
+				}
+			}
+			if !strings.Contains(f.Hint, tc.hint) || (tc.want == Fail && f.Hint == "") {
+				t.Errorf("hint %q lacks %q", f.Hint, tc.hint)
+			}
+		})
 	}
 }
 
@@ -79,5 +163,29 @@ func TestPodRequests(t *testing.T) {
 	cpu, mem := podRequests(spec)
 	if cpu.String() != "600m" || mem.String() != "3Gi" {
 		t.Errorf("cpu %s mem %s", cpu.String(), mem.String())
+	}
+}
+
+// What the node fit judges placement by comes from the nodes themselves: labels for
+// selectors and affinity, taints, and the cordon.
+func TestGatherNodeCapacityCarriesPlacement(t *testing.T) {
+	n := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "a", Labels: map[string]string{"disk": "ssd"}},
+		Spec:       corev1.NodeSpec{Unschedulable: true, Taints: []corev1.Taint{{Key: "dedicated", Value: "infra", Effect: corev1.TaintEffectNoSchedule}}},
+		Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("8Gi"), corev1.ResourcePods: resource.MustParse("110")}},
+	}
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "x"}, Spec: corev1.PodSpec{NodeName: "a", Containers: []corev1.Container{{
+		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1500m")}}}}}}
+	nodes, err := gatherNodeCapacity(context.Background(), fake.NewClientset(n, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 1 {
+		t.Fatalf("%+v", nodes)
+	}
+	got := nodes[0]
+	if got.Schedulable || got.Labels["disk"] != "ssd" || len(got.Taints) != 1 || got.RequestedCPU.String() != "1500m" || got.PodsScheduled != 1 || got.PodsAllocatable != 110 {
+		t.Errorf("%+v", got)
 	}
 }

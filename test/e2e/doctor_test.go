@@ -145,6 +145,47 @@ func TestDoctorBrokenDelegates(t *testing.T) {
 	}
 }
 
+// Delegates the real scheduler leaves Pending for placement, not room: doctor says which
+// nodes were excluded and why, and what to change.
+func TestDoctorNodeFitHonoursPlacement(t *testing.T) {
+	t.Parallel()
+	ns := applyFixture(t, "unplaceable")
+	var r diagnose.Report
+	var res result
+	eventually(t, 90*time.Second, func() (bool, string) {
+		r, res = doctor(t, "-n", ns, "--support-matrix", matrixWithServer(t))
+		// Waiting for the scheduler's own reason, so that it and doctor are seen to agree.
+		pending := findingsOf(r, "DLG-304", ns+"/")
+		agree := len(pending) == 2
+		for _, p := range pending {
+			// A nodeSelector or label term fails as "didn't match Pod's node affinity/selector", a
+			// matchFields term as "didn't satisfy plugin(s) [NodeAffinity]".
+			agree = agree && (strings.Contains(p.Finding, "node affinity/selector") || strings.Contains(p.Finding, "[NodeAffinity]"))
+		}
+		fit := append(findingsOf(r, "DLG-203", ns+"/selector-delegate"), findingsOf(r, "DLG-203", ns+"/affinity-delegate")...)
+		return agree && len(fit) == 2 && fit[0].Verdict == diagnose.Fail && fit[1].Verdict == diagnose.Fail,
+			fmt.Sprintf("pending %+v, fit %+v", pending, fit)
+	})
+	if res.code != 3 {
+		t.Errorf("exit %d, want 3", res.code)
+	}
+	selector := findingsOf(r, "DLG-203", ns+"/selector-delegate")[0]
+	if !strings.Contains(selector.Finding, "no node may take a replica (cpu 500m, memory 2Gi)") || !strings.Contains(selector.Finding, "not matching nodeSelector disk=ssd") ||
+		!strings.Contains(selector.Hint, "(kubectl label node kwok-node-") || !strings.Contains(selector.Hint, " disk=ssd) or change the delegate's nodeSelector") {
+		t.Errorf("nodeSelector: %+v", selector)
+	}
+	affinity := findingsOf(r, "DLG-203", ns+"/affinity-delegate")[0]
+	if !strings.Contains(affinity.Finding, "not matching the required node affinity (metadata.name In [decommissioned-node])") ||
+		!strings.Contains(affinity.Hint, "requiredDuringSchedulingIgnoredDuringExecution") {
+		t.Errorf("required node affinity: %+v", affinity)
+	}
+	// The placement doctor judged by is in the delegate's JSON for scripts to read.
+	d := listDelegates(t, "-n", ns)[ns+"/affinity-delegate"]
+	if d.Workload.RequiredNodeAffinity == nil || len(d.Workload.Tolerations) != 1 || d.Workload.Tolerations[0].Key != "dedicated" {
+		t.Errorf("workload %+v", d.Workload)
+	}
+}
+
 // The read-only user may not read Secrets or cluster bindings: those checks skip, doctor
 // does not crash.
 func TestDoctorAsReadOnlyUser(t *testing.T) {
