@@ -288,16 +288,29 @@ func checkDelegateVersion(s *Snapshot) []Finding {
 			f.Hint = "use a harness/delegate release tag (yy.mm.verno) so support can be judged"
 		case sp.Status == delegate.EndOfLife:
 			f.Verdict, f.Finding = Fail, fmt.Sprintf("delegate %s reached end of life on %s", d.Version, sp.EndOfLife.Format("2006-01-02"))
-			f.Hint = "upgrade the image to a current release, or enable the upgrader (upgrader.enabled=true)"
+			f.Hint = upgradeHint(d)
 		case sp.Status == delegate.EndOfSupport:
 			f.Verdict, f.Finding = Warn, fmt.Sprintf("delegate %s is out of support since %s (end of life %s)", d.Version, sp.EndOfSupport.Format("2006-01-02"), sp.EndOfLife.Format("2006-01-02"))
-			f.Hint = "upgrade the image to a current release, or enable the upgrader (upgrader.enabled=true)"
+			f.Hint = upgradeHint(d)
 		default:
 			f.Verdict, f.Finding = Pass, fmt.Sprintf("delegate %s supported until %s", d.Version, sp.EndOfSupport.Format("2006-01-02"))
 		}
 		out = append(out, f)
 	}
 	return out
+}
+
+// upgradeHint says how to move an old delegate on: the upgrader, when it is there, should
+// have done it already, so its runs are the place to look.
+func upgradeHint(d delegate.Delegate) string {
+	set := fmt.Sprintf("kubectl set image deployment/%s -n %s %s=IMAGE", d.Workload.Name, d.Namespace, orDefault(d.Workload.Container, "delegate"))
+	if d.InstallMethod == delegate.Plugin {
+		set = fmt.Sprintf("kubectl delegate upgrade %s -n %s --image IMAGE", d.Name, d.Namespace)
+	}
+	if d.Upgrader != nil && !d.Upgrader.Suspended {
+		return fmt.Sprintf("the upgrader %s should move it to the published release within the hour: see DLG-406 and its Jobs (kubectl get jobs -n %s); or upgrade now: %s", d.Upgrader.CronJob, d.Namespace, set)
+	}
+	return "upgrade the image to a current release (" + set + "), or enable the upgrader (upgrader.enabled=true)"
 }
 
 func checkDuplicateName(s *Snapshot) []Finding {
