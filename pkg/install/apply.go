@@ -62,9 +62,43 @@ func Lookup(ctx context.Context, dyn dynamic.Interface, objs []Object) ([]Existi
 			return nil, fmt.Errorf("reading %s: %w", o.Ref(), err)
 		}
 		out[i].ResourceVersion = got.GetResourceVersion()
-		out[i].Owner = delegate.OwnerOf(metaOf(got), FieldManager)
+		out[i].Owner = clusterScopedOwner(o, got, delegate.OwnerOf(metaOf(got), FieldManager))
 	}
 	return out, nil
+}
+
+// clusterScopedOwner tells the plugin's binding for this delegate from the plugin's binding
+// for a delegate of the same name in another namespace: a ClusterRoleBinding's name is shared
+// by every namespace, and applying over it would take the role from the other delegate.
+func clusterScopedOwner(o Object, got *unstructured.Unstructured, owner delegate.Owner) delegate.Owner {
+	if o.Namespace != "" || !owner.Plugin {
+		return owner
+	}
+	rendered, err := ToUnstructured(o)
+	if err != nil {
+		return owner
+	}
+	for _, ns := range subjectNamespaces(rendered.Object) {
+		if bindsNamespace(got.Object, ns) {
+			return owner
+		}
+	}
+	if theirs := subjectNamespaces(got.Object); len(theirs) > 0 {
+		return delegate.Owner{Delegate: owner.Delegate, Description: fmt.Sprintf("kubectl-delegate (delegate %q in namespace %s)", owner.Delegate, strings.Join(theirs, ", "))}
+	}
+	return owner
+}
+
+func subjectNamespaces(binding map[string]any) []string {
+	var out []string
+	subjects, _ := binding["subjects"].([]any)
+	for _, s := range subjects {
+		m, _ := s.(map[string]any)
+		if ns, _ := m["namespace"].(string); ns != "" {
+			out = append(out, ns)
+		}
+	}
+	return out
 }
 
 // Conflicts are the existing objects not made by the plugin for this delegate.

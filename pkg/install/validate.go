@@ -70,7 +70,8 @@ func Validate(v Values, requireToken bool) error {
 	}
 	if v.AccountID == "" {
 		bad("accountId", "required: the account id from the Harness URL (…/account/<id>/…)")
-	} else if strings.ContainsAny(v.AccountID, " \t\n/") {
+	} else if strings.IndexFunc(v.AccountID, notAccountIDRune) >= 0 {
+		// It goes unquoted into the upgrader's config.yaml too: only what the message allows.
 		bad("accountId", "%q is not an account id: letters, digits, - and _ only", v.AccountID)
 	}
 	switch {
@@ -85,7 +86,8 @@ func Validate(v Values, requireToken bool) error {
 		bad("delegateToken", "the token contains whitespace; a delegate token is one word, as Harness shows it")
 	}
 	if err := validateHTTPSURL(v.ManagerEndpoint); err != nil {
-		bad("managerEndpoint", "%q %v; e.g. https://app.harness.io or https://harness.example.com", v.ManagerEndpoint, err)
+		// Redacted: the mistake may be credentials in the URL, and errors end up in CI logs.
+		bad("managerEndpoint", "%q %v; e.g. https://app.harness.io or https://harness.example.com", redactUserinfo(v.ManagerEndpoint), err)
 	}
 	if _, err := reference.ParseNormalizedNamed(v.DelegateDockerImage); err != nil {
 		bad("delegateDockerImage", "%q is not an image reference (%v); e.g. %s", v.DelegateDockerImage, err, DefaultImage)
@@ -144,15 +146,19 @@ func validateRole(v Values, bad func(field, format string, args ...any)) {
 
 func validateProxy(v Values, bad func(field, format string, args ...any)) {
 	if v.ProxyHost == "" {
-		for field, set := range map[string]bool{"proxyPort": v.ProxyPort != "", "proxyUser": v.ProxyUser != "", "proxyPassword": v.ProxyPassword != "", "noProxy": v.NoProxy != ""} {
-			if set {
-				bad(field, "is set but --proxy-host is not; give the proxy's host too")
+		// A slice, not a map: the errors come in the same order every run.
+		for _, f := range []struct {
+			field string
+			set   bool
+		}{{"proxyPort", v.ProxyPort != ""}, {"proxyUser", v.ProxyUser != ""}, {"proxyPassword", v.ProxyPassword != ""}, {"noProxy", v.NoProxy != ""}} {
+			if f.set {
+				bad(f.field, "is set but --proxy-host is not; give the proxy's host too")
 			}
 		}
 		return
 	}
 	if strings.Contains(v.ProxyHost, "://") || strings.ContainsAny(v.ProxyHost, "/@: ") && net.ParseIP(v.ProxyHost) == nil {
-		bad("proxyHost", "%q must be a host name or IP address only, e.g. proxy.example.com; put the port in --proxy-port and the scheme in --proxy-scheme", v.ProxyHost)
+		bad("proxyHost", "%q must be a host name or IP address only, e.g. proxy.example.com; put the port in --proxy-port, the scheme in --proxy-scheme and credentials in --proxy-user and --proxy-password-file", redactUserinfo(v.ProxyHost))
 	} else if net.ParseIP(v.ProxyHost) == nil {
 		if msgs := validation.IsDNS1123Subdomain(strings.ToLower(v.ProxyHost)); len(msgs) > 0 {
 			bad("proxyHost", "%q is not a host name: %s", v.ProxyHost, strings.Join(msgs, "; "))
@@ -215,6 +221,24 @@ func ParseCABundle(data []byte) ([]*x509.Certificate, error) {
 		return nil, errors.New("text after the last PEM certificate is neither a certificate nor empty")
 	}
 	return certs, nil
+}
+
+func notAccountIDRune(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+}
+
+// redactUserinfo replaces what comes before the last @ of a URL or host (after any scheme)
+// with xxxxx, so that an error can show the value without the credentials in it.
+func redactUserinfo(s string) string {
+	at := strings.LastIndex(s, "@")
+	if at < 0 {
+		return s
+	}
+	start := 0
+	if i := strings.Index(s, "://"); i >= 0 && i < at {
+		start = i + len("://")
+	}
+	return s[:start] + "xxxxx" + s[at:]
 }
 
 func hasEmptyEntry(list string) bool {

@@ -76,7 +76,7 @@ func TestValidateRejects(t *testing.T) {
 		{"proxy port missing", func(v *Values) { setProxy(v); v.ProxyPort = "" }, []string{"--proxy-port", "1 to 65535"}},
 		{"proxy scheme socks5", func(v *Values) { setProxy(v); v.ProxyScheme = "socks5" }, []string{"--proxy-scheme", `"socks5"`, "http or https"}},
 		{"proxy user without password", func(v *Values) { setProxy(v); v.ProxyUser = "u" }, []string{"--proxy-user", "needs a password", "--proxy-password-file"}},
-		{"proxy password without user", func(v *Values) { setProxy(v); v.ProxyPassword = "p" }, []string{"--proxy-user", "needs a user"}},
+		{"proxy password without user", func(v *Values) { setProxy(v); v.ProxyPassword = "pa55-w0rd" }, []string{"--proxy-user", "needs a user"}},
 		{"proxy port without host", func(v *Values) { v.ProxyPort = "3128" }, []string{"--proxy-port", "--proxy-host is not"}},
 		{"no-proxy with empty entry", func(v *Values) { setProxy(v); v.NoProxy = "a.example.com,,b" }, []string{"--no-proxy", "empty entry"}},
 		{"CA file with a private key", func(v *Values) { v.CACertificates = testCA(t) + privateKeyPEM(t) }, []string{"--ca-file", `PEM block 2 is a "PRIVATE KEY"`, "certificates only"}},

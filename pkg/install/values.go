@@ -97,6 +97,9 @@ var supportedKeys = map[string]bool{
 	"pollForTasks": true, "javaOpts": true, "minReadySeconds": true,
 }
 
+// supportedNested are the keys of the nested blocks among supportedKeys that -f understands.
+var supportedNested = map[string]bool{"upgrader.enabled": true, "delegateCustomCa.secretName": true}
+
 // LoadValuesFile reads a Helm values file for the chart. Numbers and booleans may be written
 // as the chart's own values.yaml writes them (memory: 2048, pollForTasks: "false"), and
 // proxyUser/proxyPassword are base64 as the chart expects them. It returns the keys it does
@@ -124,6 +127,15 @@ func valuesFromMap(raw map[string]any, path string) (Values, []string, error) {
 		}
 		if err := setValue(&v, key, val); err != nil {
 			return v, nil, fmt.Errorf("--values %s: %w", path, err)
+		}
+		// Of the chart's nested blocks only these keys are read; a setting under another
+		// (upgrader.schedule, say) would otherwise be lost without a word.
+		if m, ok := val.(map[string]any); ok {
+			for sub := range m {
+				if !supportedNested[key+"."+sub] {
+					unknown = append(unknown, key+"."+sub)
+				}
+			}
 		}
 	}
 	sort.Strings(unknown)
@@ -285,6 +297,7 @@ func (v Values) Overlay(o Values) Values {
 	str(&v.NoProxy, o.NoProxy)
 	str(&v.DelegateCustomCa.SecretName, o.DelegateCustomCa.SecretName)
 	str(&v.CACertificates, o.CACertificates)
+	str(&v.ManagedCASecret, o.ManagedCASecret)
 	str(&v.Tags, o.Tags)
 	str(&v.Description, o.Description)
 	str(&v.InitScript, o.InitScript)
