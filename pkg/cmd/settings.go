@@ -167,6 +167,9 @@ func (s *settingsFlags) values(stdin io.Reader, warn io.Writer) (install.Values,
 		if err != nil {
 			return v, fmt.Errorf("--ca-file: %w", err)
 		}
+		if len(strings.TrimSpace(string(data))) == 0 {
+			return v, fmt.Errorf("--ca-file %s is empty: it must hold one or more -----BEGIN CERTIFICATE----- blocks", s.caFile)
+		}
 		f.CACertificates = string(data)
 	}
 	if s.changed("init-script-file") {

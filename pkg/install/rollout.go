@@ -81,8 +81,24 @@ var hopeless = map[string]bool{
 
 // PodProblems lists the pods that will not become available without a change. It is pure.
 func PodProblems(pods []corev1.Pod) []PodProblem {
+	return podProblems(pods, false)
+}
+
+// NotAvailable describes every pod that is not ready, stuck or not: Pending with the
+// scheduler's reason, a waiting container, or running but not ready. It is pure.
+func NotAvailable(pods []corev1.Pod) []PodProblem {
+	return podProblems(pods, true)
+}
+
+func podProblems(pods []corev1.Pod, all bool) []PodProblem {
 	var out []PodProblem
 	for _, p := range pods {
+		if all && p.DeletionTimestamp == nil && !podReady(p) {
+			if problem, ok := notReadyReason(p); ok {
+				out = append(out, problem)
+				continue
+			}
+		}
 		for _, cs := range p.Status.ContainerStatuses {
 			w := cs.State.Waiting
 			if w == nil || !hopeless[w.Reason] {
@@ -98,6 +114,35 @@ func PodProblems(pods []corev1.Pod) []PodProblem {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Pod < out[j].Pod })
 	return out
+}
+
+func podReady(p corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// notReadyReason says why a pod is not ready when no container is stuck in a hopeless state.
+func notReadyReason(p corev1.Pod) (PodProblem, bool) {
+	for _, cs := range p.Status.ContainerStatuses {
+		if w := cs.State.Waiting; w != nil && hopeless[w.Reason] {
+			return PodProblem{}, false // reported as stuck below
+		}
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+			return PodProblem{Pod: p.Name, Reason: "Pending", Detail: strings.TrimSpace(c.Message)}, true
+		}
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if w := cs.State.Waiting; w != nil {
+			return PodProblem{Pod: p.Name, Reason: w.Reason, Detail: w.Message}, true
+		}
+	}
+	return PodProblem{Pod: p.Name, Reason: string(p.Status.Phase) + ", not ready"}, true
 }
 
 // RolloutError says why a rollout did not finish: the pods' states and their warning events.
@@ -144,6 +189,9 @@ func WaitForRollout(ctx context.Context, client kubernetes.Interface, namespace,
 	err := wait.PollUntilContextTimeout(ctx, opts.Interval, opts.Timeout, true, func(ctx context.Context) (bool, error) {
 		d, err := client.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
+			if ctx.Err() != nil {
+				return false, ctx.Err() // the timeout, not a failed read
+			}
 			return false, fmt.Errorf("reading deployment %s: %w", name, err)
 		}
 		status, err := DeploymentRolloutStatus(d)
@@ -152,7 +200,7 @@ func WaitForRollout(ctx context.Context, client kubernetes.Interface, namespace,
 		}
 		if err != nil {
 			cause = err
-			problems, _ = newRevisionProblems(ctx, client, d)
+			problems, _ = newRevisionProblems(ctx, client, d, true)
 			return false, err
 		}
 		if status.Message != last && opts.Progress != nil {
@@ -162,7 +210,10 @@ func WaitForRollout(ctx context.Context, client kubernetes.Interface, namespace,
 		if status.Done {
 			return true, nil
 		}
-		if problems, err = newRevisionProblems(ctx, client, d); err != nil {
+		if problems, err = newRevisionProblems(ctx, client, d, false); err != nil {
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
 			return false, err
 		}
 		if len(problems) > 0 {
@@ -181,7 +232,7 @@ func WaitForRollout(ctx context.Context, client kubernetes.Interface, namespace,
 		cause = fmt.Errorf("timed out after %s (%s)", opts.Timeout, last)
 		// The last look may predate the timeout by an interval; look once more for why.
 		if d, gerr := client.AppsV1().Deployments(namespace).Get(context.WithoutCancel(ctx), name, metav1.GetOptions{}); gerr == nil {
-			problems, _ = newRevisionProblems(context.WithoutCancel(ctx), client, d)
+			problems, _ = newRevisionProblems(context.WithoutCancel(ctx), client, d, true)
 		}
 	}
 	rerr := &RolloutError{Deployment: namespace + "/" + name, Cause: cause.Error(), Problems: problems}
@@ -190,7 +241,8 @@ func WaitForRollout(ctx context.Context, client kubernetes.Interface, namespace,
 }
 
 // newRevisionProblems reads the pods of the Deployment's newest ReplicaSet.
-func newRevisionProblems(ctx context.Context, client kubernetes.Interface, d *appsv1.Deployment) ([]PodProblem, error) {
+// With all, every pod that is not ready is described, not only the hopeless ones.
+func newRevisionProblems(ctx context.Context, client kubernetes.Interface, d *appsv1.Deployment, all bool) ([]PodProblem, error) {
 	selector, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil {
 		return nil, fmt.Errorf("deployment %s has a bad selector: %w", d.Name, err)
@@ -213,6 +265,9 @@ func newRevisionProblems(ctx context.Context, client kubernetes.Interface, d *ap
 	pods, err := client.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: podSelector})
 	if err != nil {
 		return nil, fmt.Errorf("listing the pods of %s: %w", d.Name, err)
+	}
+	if all {
+		return NotAvailable(pods.Items), nil
 	}
 	return PodProblems(pods.Items), nil
 }

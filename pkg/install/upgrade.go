@@ -112,6 +112,9 @@ func ManifestPatch(d *appsv1.Deployment, container string, c ManifestChanges) (a
 	}
 	sort.Strings(names)
 	for _, name := range names {
+		if fromRef(current.Env, name) {
+			return after, before, fmt.Errorf("deployment %s sets %s from a Secret or ConfigMap reference; change it there, not with a flag", d.Name, name)
+		}
 		newC.WithEnv(corev1ac.EnvVar().WithName(name).WithValue(c.Env[name]))
 		if old, ok := envValue(current.Env, name); ok {
 			oldC.WithEnv(corev1ac.EnvVar().WithName(name).WithValue(old))
@@ -161,6 +164,15 @@ func envValue(env []corev1.EnvVar, name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+func fromRef(env []corev1.EnvVar, name string) bool {
+	for _, e := range env {
+		if e.Name == name && e.ValueFrom != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func ptrValue(p *int32, def int32) int32 {
