@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
 	"github.com/kubectl-delegate/kubectl-delegate/internal/buildinfo"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/install"
 )
@@ -60,11 +62,11 @@ func (o *DoctorOptions) runPre(ctx context.Context) error {
 		return explainServerError(c.server, err)
 	}
 	objs := install.Render(v, install.RenderOptions{Namespace: namespace, PluginVersion: buildinfo.Version})
-	existing, err := install.Lookup(ctx, c.dynamic, objs)
-	if err != nil {
-		return explainServerError(c.server, err)
+	existing, lookupErr := install.Lookup(ctx, c.dynamic, objs)
+	if lookupErr != nil && !apierrors.IsForbidden(lookupErr) {
+		return explainServerError(c.server, lookupErr)
 	}
-	report, err := preflightReport(ctx, c.kube, v, namespace, objs, existing, false, o.matrix)
+	report, err := preflightReport(ctx, c.kube, v, namespace, objs, existing, lookupErr, false, o.matrix)
 	if err != nil {
 		return explainServerError(c.server, err)
 	}

@@ -200,17 +200,21 @@ func (o *InstallOptions) Run(ctx context.Context) error {
 		return explainServerError(c.server, err)
 	}
 	objs := install.Render(v, install.RenderOptions{Namespace: o.namespace, PluginVersion: buildinfo.Version})
-	existing, err := install.Lookup(ctx, c.dynamic, objs)
-	if err != nil {
-		return explainServerError(c.server, err)
+	existing, lookupErr := install.Lookup(ctx, c.dynamic, objs)
+	if lookupErr != nil && (o.SkipPreflight || !apierrors.IsForbidden(lookupErr)) {
+		return explainServerError(c.server, lookupErr)
 	}
 	if d := existingDeployment(existing); d != nil && d.Owner.Plugin && o.DryRun == "none" {
 		fmt.Fprintf(o.ErrOut, "Delegate %s is installed already: applying the settings given (kubectl delegate upgrade keeps the ones not given)\n", v.DelegateName)
 	}
 	conflicts := install.Conflicts(existing, v.DelegateName)
 	if !o.SkipPreflight {
-		if err := o.preflight(ctx, v, objs, existing); err != nil {
+		// A user who may not even read the objects hears why from the preflight.
+		if err := o.preflight(ctx, v, objs, existing, lookupErr); err != nil {
 			return err
+		}
+		if lookupErr != nil {
+			return explainServerError(c.server, lookupErr)
 		}
 	} else if len(conflicts) > 0 && !o.ForceConflicts {
 		return &install.ConflictError{Conflicts: conflicts}
@@ -242,8 +246,8 @@ func (o *InstallOptions) Run(ctx context.Context) error {
 }
 
 // preflight runs doctor --pre's checks on the planned install and stops on a failure.
-func (o *InstallOptions) preflight(ctx context.Context, v install.Values, objs []install.Object, existing []install.Existing) error {
-	report, err := preflightReport(ctx, o.cluster.kube, v, o.namespace, objs, existing, o.ForceConflicts, o.matrix)
+func (o *InstallOptions) preflight(ctx context.Context, v install.Values, objs []install.Object, existing []install.Existing, lookupErr error) error {
+	report, err := preflightReport(ctx, o.cluster.kube, v, o.namespace, objs, existing, lookupErr, o.ForceConflicts, o.matrix)
 	if err != nil {
 		return explainServerError(o.cluster.server, err)
 	}
@@ -260,8 +264,11 @@ func (o *InstallOptions) preflight(ctx context.Context, v install.Values, objs [
 }
 
 func preflightReport(ctx context.Context, kube kubernetes.Interface, v install.Values, namespace string, objs []install.Object,
-	existing []install.Existing, force bool, matrix diagnose.SupportMatrix) (diagnose.Report, error) {
-	plan := diagnose.PrePlan{Delegate: plannedDelegate(v, namespace), SupportMatrix: matrix, ForceConflicts: force}
+	existing []install.Existing, lookupErr error, force bool, matrix diagnose.SupportMatrix) (diagnose.Report, error) {
+	plan := diagnose.PrePlan{Delegate: plannedDelegate(v, namespace), SupportMatrix: matrix, ForceConflicts: force, Grants: grantsOf(v, namespace)}
+	if lookupErr != nil {
+		plan.ExistingError = lookupErr.Error()
+	}
 	for _, obj := range objs {
 		plan.Objects = append(plan.Objects, diagnose.PlannedObject{Group: obj.Resource.Group, Resource: obj.Resource.Resource,
 			Kind: obj.Kind, Namespace: obj.Namespace, Name: obj.Name})
@@ -276,6 +283,27 @@ func preflightReport(ctx context.Context, kube kubernetes.Interface, v install.V
 		return diagnose.Report{}, err
 	}
 	return diagnose.NewReport(diagnose.RunPre(snap)), nil
+}
+
+// grantsOf are the existing roles the install binds, which the user must be allowed to bind.
+func grantsOf(v install.Values, namespace string) []diagnose.PlannedObject {
+	clusterRole := func(name string) diagnose.PlannedObject {
+		return diagnose.PlannedObject{Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Kind: "ClusterRole", Name: name}
+	}
+	switch v.K8sPermissionsType {
+	case install.PermClusterAdmin:
+		return []diagnose.PlannedObject{clusterRole("cluster-admin")}
+	case install.PermClusterViewer:
+		return []diagnose.PlannedObject{clusterRole("view")}
+	case install.PermNamespaceAdmin:
+		return nil // the Role is created by the install: create covers it
+	}
+	if v.CustomRoleKind == "ClusterRole" {
+		g := clusterRole(v.K8sPermissionsType)
+		g.Namespace = namespace // bound by a RoleBinding, within the namespace
+		return []diagnose.PlannedObject{g}
+	}
+	return []diagnose.PlannedObject{{Group: "rbac.authorization.k8s.io", Resource: "roles", Kind: "Role", Namespace: namespace, Name: v.K8sPermissionsType}}
 }
 
 func plannedDelegate(v install.Values, namespace string) delegate.Delegate {

@@ -53,14 +53,22 @@ type PreAccess struct {
 	Group     string `json:"group,omitempty"`
 	Resource  string `json:"resource"`
 	Namespace string `json:"namespace,omitempty"`
-	Allowed   *bool  `json:"allowed,omitempty"`
-	Error     string `json:"error,omitempty"`
+	// Name is the role a bind question is about.
+	Name string `json:"name,omitempty"`
+	// Bind marks "may I bind this role?": without it the API server still allows a binding
+	// when the user holds every permission the role grants, so a no is a warning.
+	Bind    bool   `json:"bind,omitempty"`
+	Allowed *bool  `json:"allowed,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 func (a PreAccess) String() string {
 	r := a.Resource
 	if a.Group != "" {
 		r += "." + a.Group
+	}
+	if a.Name != "" {
+		r += "/" + a.Name
 	}
 	if a.Namespace != "" {
 		return fmt.Sprintf("%s %s in %s", a.Verb, r, a.Namespace)
@@ -73,6 +81,8 @@ type PrePlan struct {
 	Delegate       delegate.Delegate
 	Objects        []PlannedObject
 	Existing       []ExistingObject
+	// Grants are the roles the install binds to the delegate (Role or ClusterRole, name).
+	Grants         []PlannedObject
 	ExistingError  string
 	ForceConflicts bool
 	SupportMatrix  SupportMatrix
@@ -100,7 +110,7 @@ func GatherPre(ctx context.Context, client kubernetes.Interface, plan PrePlan) (
 	default:
 		pre.NamespaceError = err.Error()
 	}
-	pre.Access = reviewOwnAccess(ctx, client, plan.Objects, pre.NamespaceExists != nil && !*pre.NamespaceExists, d.Namespace)
+	pre.Access = reviewOwnAccess(ctx, client, plan.Objects, plan.Grants, pre.NamespaceExists != nil && !*pre.NamespaceExists)
 	s.Pre = pre
 	if s.Nodes, err = gatherNodeCapacity(ctx, client); err != nil {
 		s.Nodes, s.NodesError = nil, "node capacity could not be read: "+err.Error()
@@ -110,7 +120,7 @@ func GatherPre(ctx context.Context, client kubernetes.Interface, plan PrePlan) (
 
 // reviewOwnAccess asks, for each kind install writes, whether the user may create and patch
 // it (server-side apply needs both), and may create the namespace when it is missing.
-func reviewOwnAccess(ctx context.Context, client kubernetes.Interface, objs []PlannedObject, createNamespace bool, namespace string) []PreAccess {
+func reviewOwnAccess(ctx context.Context, client kubernetes.Interface, objs, grants []PlannedObject, createNamespace bool) []PreAccess {
 	seen := map[string]bool{}
 	var questions []PreAccess
 	ask := func(a PreAccess) {
@@ -127,10 +137,13 @@ func reviewOwnAccess(ctx context.Context, client kubernetes.Interface, objs []Pl
 			ask(PreAccess{Verb: verb, Group: o.Group, Resource: o.Resource, Namespace: o.Namespace})
 		}
 	}
+	for _, g := range grants {
+		ask(PreAccess{Verb: "bind", Group: g.Group, Resource: g.Resource, Namespace: g.Namespace, Name: g.Name, Bind: true})
+	}
 	for i := range questions {
 		q := &questions[i]
 		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
-			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: q.Verb, Group: q.Group, Resource: q.Resource, Namespace: q.Namespace},
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: q.Verb, Group: q.Group, Resource: q.Resource, Namespace: q.Namespace, Name: q.Name},
 		}}
 		got, err := client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
 		if err != nil {
@@ -139,7 +152,6 @@ func reviewOwnAccess(ctx context.Context, client kubernetes.Interface, objs []Pl
 		}
 		q.Allowed = ptrTo(got.Status.Allowed)
 	}
-	_ = namespace
 	return questions
 }
 
@@ -195,11 +207,13 @@ func checkPreAccess(s *Snapshot) []Finding {
 	if p == nil {
 		return nil
 	}
-	var denied, unknown []string
+	var denied, unknown, mayNotBind []string
 	for _, a := range p.Access {
 		switch {
 		case a.Allowed == nil:
 			unknown = append(unknown, a.String())
+		case !*a.Allowed && a.Bind:
+			mayNotBind = append(mayNotBind, a.String())
 		case !*a.Allowed:
 			denied = append(denied, a.String())
 		}
@@ -215,6 +229,11 @@ func checkPreAccess(s *Snapshot) []Finding {
 		return []Finding{{Verdict: Skip, Subject: subject, Finding: "your permissions could not be reviewed: " + p.Access[0].Error}}
 	case len(unknown) > 0:
 		return []Finding{{Verdict: Warn, Subject: subject, Finding: "some permissions could not be reviewed: " + strings.Join(unknown, "; ")}}
+	case len(mayNotBind) > 0:
+		return []Finding{{Verdict: Warn, Subject: subject,
+			Finding: "you may create the objects, but not: " + strings.Join(mayNotBind, "; "),
+			Hint: "the API server lets you bind a role only with the bind verb on it or when you hold every permission it grants; " +
+				"if the install is refused, ask a cluster admin to install it or to grant bind, or pick a smaller --role"}}
 	}
 	return []Finding{{Verdict: Pass, Subject: subject, Finding: fmt.Sprintf("you may create and patch all %d kind(s) of object install writes", kindsOf(p.Access))}}
 }
@@ -238,7 +257,7 @@ func firstQuestion(access []PreAccess) string {
 func kindsOf(access []PreAccess) int {
 	kinds := map[string]bool{}
 	for _, a := range access {
-		if a.Resource != "namespaces" {
+		if a.Resource != "namespaces" && !a.Bind {
 			kinds[a.Group+"/"+a.Resource] = true
 		}
 	}

@@ -294,7 +294,7 @@ func (c *requestCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // runInProcess runs the plugin's root command in this process with a client that counts
 // its requests.
-func runInProcess(t *testing.T, stdin string, args ...string) (stderr string, err error, requests []string) {
+func runInProcess(t *testing.T, stdin string, args ...string) (stderr string, requests []string, err error) {
 	t.Helper()
 	counter := &requestCounter{}
 	flags := genericclioptions.NewConfigFlags(true)
@@ -309,7 +309,7 @@ func runInProcess(t *testing.T, stdin string, args ...string) (stderr string, er
 	root := cmd.NewRootCommandWithFlags(flags, streams)
 	root.SetArgs(args)
 	err = root.ExecuteContext(context.Background())
-	return errOut.String(), err, counter.seen
+	return errOut.String(), counter.seen, err
 }
 
 // TestInstallBadInputs: each bad input gets an error naming the flag, and the API server
@@ -366,7 +366,7 @@ func TestInstallBadInputs(t *testing.T) {
 			if tc.args[0] != "install" {
 				args = append([]string{tc.args[0], "-n", "bad-inputs"}, tc.args[1:]...)
 			}
-			stderr, err, requests := runInProcess(t, "", args...)
+			stderr, requests, err := runInProcess(t, "", args...)
 			if err == nil {
 				t.Fatalf("%v succeeded", args)
 			}
@@ -428,5 +428,27 @@ func TestInstallDryRunPrintsRedactedObjects(t *testing.T) {
 	}
 	if len(counter.seen) > 0 {
 		t.Errorf("--dry-run=client asked the API server: %v", counter.seen)
+	}
+}
+
+// TestDoctorPreAsReadOnlyUser: a user who may only read the namespace is told, before an
+// install, which objects it may not create, and may not bind cluster-admin.
+func TestDoctorPreAsReadOnlyUser(t *testing.T) {
+	t.Parallel()
+	if env.viewerKubeconfig == "" {
+		t.Skip("the cluster in use has no read-only user")
+	}
+	res := plugin(t, "doctor", "--pre", "viewer-plan", "-n", localcluster.ViewerNamespace, "-o", "json", "--kubeconfig", env.viewerKubeconfig)
+	if res.code != diagnose.ExitFailures {
+		t.Fatalf("doctor --pre as the read-only user: exit %d, want %d\n%s%s", res.code, diagnose.ExitFailures, res.stdout, res.stderr)
+	}
+	var report diagnose.Report
+	if err := json.Unmarshal([]byte(res.stdout), &report); err != nil {
+		t.Fatal(err)
+	}
+	access := findingsOf(report, "PRE-702", "")
+	if len(access) != 1 || access[0].Verdict != diagnose.Fail ||
+		!strings.Contains(access[0].Finding, "create deployments.apps in "+localcluster.ViewerNamespace) {
+		t.Errorf("PRE-702 should fail naming the deployments it may not create: %+v", access)
 	}
 }
