@@ -78,9 +78,9 @@ func (a PreAccess) String() string {
 
 // PrePlan is the install doctor --pre looks at: the delegate as it would be, and its objects.
 type PrePlan struct {
-	Delegate       delegate.Delegate
-	Objects        []PlannedObject
-	Existing       []ExistingObject
+	Delegate delegate.Delegate
+	Objects  []PlannedObject
+	Existing []ExistingObject
 	// Grants are the roles the install binds to the delegate (Role or ClusterRole, name).
 	Grants         []PlannedObject
 	ExistingError  string
