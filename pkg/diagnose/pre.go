@@ -170,16 +170,7 @@ var PreChecks = []Check{
 }
 
 // RunPre runs the pre-install checks.
-func RunPre(s *Snapshot) []Finding {
-	var out []Finding
-	for _, c := range PreChecks {
-		for _, f := range c.Run(s) {
-			f.ID, f.Category = c.ID, c.Category
-			out = append(out, f)
-		}
-	}
-	return out
-}
+func RunPre(s *Snapshot) []Finding { return runChecks(PreChecks, s) }
 
 func checkPreNamespace(s *Snapshot) []Finding {
 	p := s.Pre
