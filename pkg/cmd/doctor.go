@@ -11,6 +11,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/bundle"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/diagnose"
 )
@@ -29,6 +30,7 @@ type DoctorOptions struct {
 	// Pre checks a planned install instead of installed delegates.
 	Pre         bool
 	preSettings settingsFlags
+	BundleFile  string
 
 	matrix diagnose.SupportMatrix
 	clusterClient
@@ -45,7 +47,7 @@ func NewDoctorCommand(configFlags *genericclioptions.ConfigFlags, streams generi
 version against the documented support list, requests against the documented minimums, pod
 states with the scheduler's reasons, token, manager endpoint, account, version support,
 duplicate names, upgrader and proxy. Each finding has a verdict, the numbers behind it and a
-fix.
+fix. With --bundle FILE the same checks run offline on a bundle from kubectl delegate collect.
 
 Exit codes: 0 all passed, 3 a check failed, 4 warnings only (3 with --fail-on warn),
 1 doctor itself failed.`,
@@ -58,16 +60,13 @@ Exit codes: 0 all passed, 3 a check failed, 4 warnings only (3 with --fail-on wa
   # With your own list of supported Kubernetes versions, failing on warnings too
   kubectl delegate doctor -A --support-matrix versions.yaml --fail-on warn
 
+  # The same checks, offline, on a bundle written by kubectl delegate collect
+  kubectl delegate doctor --bundle delegate-bundle-harness-delegate-ng-20260102T030405Z.tar.gz
+
   # An ECS delegate's task definition, offline
   kubectl delegate doctor --ecs-task-spec ecs-task-spec.json`,
-		Args: cobra.MaximumNArgs(1),
-		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-			if len(args) > 0 {
-				return nil, cobra.ShellCompDirectiveNoFileComp
-			}
-			inspect := &InspectOptions{configFlags: configFlags, now: time.Now}
-			return inspect.delegateNames(cmd.Context(), toComplete), cobra.ShellCompDirectiveNoFileComp
-		},
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: delegateNameCompletion(configFlags),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				o.Name = args[0]
@@ -79,6 +78,7 @@ Exit codes: 0 all passed, 3 a check failed, 4 warnings only (3 with --fail-on wa
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: text)")
 	cmd.Flags().StringVar(&o.FailOn, "fail-on", "fail", "Lowest verdict that makes the exit code 3: fail or warn")
 	cmd.Flags().StringVar(&o.ECSTaskSpecFile, "ecs-task-spec", "", "Check an ECS delegate task definition (JSON) offline instead of a cluster")
+	cmd.Flags().StringVar(&o.BundleFile, "bundle", "", "Run the checks offline on a bundle written by kubectl delegate collect")
 	cmd.Flags().StringVar(&o.SupportMatrixFile, "support-matrix", "", "YAML or JSON file listing the supported Kubernetes versions (versions: [1.27.8, ...]) instead of the embedded list")
 	cmd.Flags().BoolVar(&o.Pre, "pre", false, "Check a planned install instead: namespace, your permissions, conflicting objects, capacity for --replicas/--cpu/--memory (NAME defaults to harness-delegate-ng, -n to harness-delegate-ng)")
 	o.preSettings.addCapacity(cmd.Flags())
@@ -92,19 +92,42 @@ func (o *DoctorOptions) Complete() error {
 	if o.ECSTaskSpecFile != "" {
 		return nil // offline: no cluster
 	}
-	o.matrix = diagnose.DefaultSupportMatrix()
-	if o.SupportMatrixFile != "" {
-		data, err := os.ReadFile(o.SupportMatrixFile)
-		if err != nil {
-			return fmt.Errorf("--support-matrix: %w", err)
-		}
-		if o.matrix, err = diagnose.ParseSupportMatrix(data); err != nil {
-			return fmt.Errorf("--support-matrix %s: %w", o.SupportMatrixFile, err)
-		}
-	}
 	var err error
+	if o.matrix, err = loadSupportMatrix(o.SupportMatrixFile); err != nil {
+		return err
+	}
+	if o.BundleFile != "" {
+		return nil // offline: the bundle's snapshot
+	}
 	o.clusterClient, err = connect(o.configFlags, o.AllNamespaces)
 	return err
+}
+
+// loadSupportMatrix reads --support-matrix, or returns the embedded list when it is not set.
+func loadSupportMatrix(file string) (diagnose.SupportMatrix, error) {
+	if file == "" {
+		return diagnose.DefaultSupportMatrix(), nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return diagnose.SupportMatrix{}, fmt.Errorf("--support-matrix: %w", err)
+	}
+	m, err := diagnose.ParseSupportMatrix(data)
+	if err != nil {
+		return m, fmt.Errorf("--support-matrix %s: %w", file, err)
+	}
+	return m, nil
+}
+
+// delegateNameCompletion offers the names of the delegates in the namespace.
+func delegateNameCompletion(configFlags *genericclioptions.ConfigFlags) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		inspect := &InspectOptions{configFlags: configFlags, now: time.Now}
+		return inspect.delegateNames(cmd.Context(), toComplete), cobra.ShellCompDirectiveNoFileComp
+	}
 }
 
 // Validate checks the flags before anything is asked of the cluster.
@@ -122,6 +145,9 @@ func (o *DoctorOptions) Validate() error {
 	}
 	if err := o.validatePre(); err != nil {
 		return err
+	}
+	if o.BundleFile != "" && (o.Name != "" || o.AllNamespaces || o.ECSTaskSpecFile != "" || o.Pre) {
+		return fmt.Errorf("--bundle checks a bundle offline: it does not go with a delegate NAME, -A, --pre or --ecs-task-spec")
 	}
 	if o.Name != "" && o.AllNamespaces {
 		return fmt.Errorf("a delegate NAME and --all-namespaces do not go together: name the namespace with -n")
@@ -145,6 +171,9 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 	if o.Pre {
 		return o.runPre(ctx)
 	}
+	if o.BundleFile != "" {
+		return o.runBundle()
+	}
 	opts := diagnose.GatherOptions{Namespace: o.namespace, SupportMatrix: o.matrix, Now: o.now}
 	var notFound error
 	if o.Name != "" {
@@ -165,6 +194,31 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 		fmt.Fprintf(o.ErrOut, "No delegates found%s: only the cluster checks ran.\n", inScope(o.namespace))
 	}
 	return o.report(diagnose.NewReport(diagnose.Run(s)))
+}
+
+// runBundle reruns the checks on the snapshot a bundle holds, with the support matrix of
+// the collection unless --support-matrix names another.
+func (o *DoctorOptions) runBundle() error {
+	f, err := os.Open(o.BundleFile)
+	if err != nil {
+		return fmt.Errorf("--bundle: %w", err)
+	}
+	defer f.Close()
+	b, err := bundle.Read(f, bundle.Limits{})
+	if err != nil {
+		return fmt.Errorf("--bundle %s: %w", o.BundleFile, err)
+	}
+	if o.SupportMatrixFile != "" {
+		b.Snapshot.SupportMatrix = o.matrix
+	}
+	if o.Output == "" {
+		note := ""
+		if b.Index.Partial {
+			note = " (a partial bundle: some checks may lack data)"
+		}
+		fmt.Fprintf(o.ErrOut, "Checks run offline on %s, collected %s%s.\n", o.BundleFile, b.Snapshot.CollectedAt.UTC().Format(time.RFC3339), note)
+	}
+	return o.report(diagnose.NewReport(diagnose.Run(b.Snapshot)))
 }
 
 // report prints the report and turns its worst verdict into the exit code.

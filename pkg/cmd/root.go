@@ -47,6 +47,7 @@ Kubernetes, and collects support bundles when a delegate will not come up.`,
 		NewInstallCommand(configFlags, streams),
 		NewUpgradeCommand(configFlags, streams),
 		NewUninstallCommand(configFlags, streams),
+		NewCollectCommand(configFlags, streams),
 	)
 	return root
 }

@@ -18,7 +18,10 @@ type GatherOptions struct {
 	Logs          LogOptions
 	// Select narrows the delegates (doctor NAME) before their logs are read; nil keeps all.
 	Select func([]delegate.Delegate) ([]delegate.Delegate, error)
-	Now    func() time.Time
+	// Objects, when set, receives the objects the delegates were built from (collect writes
+	// them into the bundle without asking the API server again).
+	Objects func(*delegate.Objects)
+	Now     func() time.Time
 }
 
 // Gather builds a Snapshot from the live cluster: the delegates (delegate.Gather's fixed set
@@ -55,6 +58,9 @@ func Gather(ctx context.Context, client kubernetes.Interface, opts GatherOptions
 	if eventsErr != nil {
 		// Without events Pending pods are still reported, with less detail.
 		s.Events = nil
+	}
+	if opts.Objects != nil {
+		opts.Objects(objs)
 	}
 	s.CollectedAt = opts.Now()
 	s.Delegates = delegate.Build(objs, s.CollectedAt)

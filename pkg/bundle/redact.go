@@ -1,0 +1,387 @@
+package bundle
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Marker replaces every redacted value.
+const Marker = "[REDACTED]"
+
+// MinSecretLength is the shortest Secret value redacted literally: shorter values ("true",
+// "1", a port) occur everywhere and would make the bundle unreadable without hiding anything.
+const MinSecretLength = 6
+
+// Counts are the redactions made, by rule name.
+type Counts map[string]int
+
+// Add adds other's counts to c.
+func (c Counts) Add(other Counts) {
+	for k, v := range other {
+		c[k] += v
+	}
+}
+
+// Total is the number of redactions of every rule.
+func (c Counts) Total() int {
+	n := 0
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+// rule is one pattern whose match (or whose first group) is a secret.
+type rule struct {
+	name string
+	re   *regexp.Regexp
+	// hints: the rule only runs on text containing one of them, which keeps the regexp
+	// engine off the vast majority of log lines.
+	hints [][]byte
+}
+
+func hints(s ...string) [][]byte {
+	out := make([][]byte, len(s))
+	for i, h := range s {
+		out[i] = []byte(h)
+	}
+	return out
+}
+
+// Values end at whitespace, quotes, backslashes (JSON-escaped quotes) and separators; a value
+// starting with "<" is kubectl describe's "<set to the key ... in secret ...>", not a secret.
+const value = `([^\s"'\\,;&}<\[][^\s"'\\,;&}]*)`
+
+// keyValue matches KEY=value, KEY: value, "KEY":"value" and \"KEY\":\"value\" on one line.
+func keyValue(key string) *regexp.Regexp {
+	return regexp.MustCompile(key + `\\?["']?[ \t]*[=:][ \t]*\\?["']?` + value)
+}
+
+// rules are the patterns redacted in everything the bundle holds. Each names what it hides,
+// for the counts in index.json. Regexps never match across a newline (the streaming writer
+// works a line at a time); private keys, which span lines, are handled apart.
+var rules = []rule{
+	{"delegate-token", keyValue(`\b(?:DELEGATE_TOKEN|UPGRADER_TOKEN|ACCOUNT_SECRET)`), hints("_TOKEN", "ACCOUNT_SECRET")},
+	{"jwt", regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`), hints("eyJ")},
+	{"bearer-token", regexp.MustCompile(`(?i)\bbearer[ \t]+([A-Za-z0-9._~+/=-]{8,})`), hints("earer", "EARER")},
+	{"authorization", regexp.MustCompile(`(?i)authorization\\?["']?[ \t]*[=:][ \t]*\\?["']?(?:basic|token)[ \t]+([A-Za-z0-9._~+/=-]+)`), hints("uthorization", "UTHORIZATION")},
+	{"url-password", regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@"']*:([^/\s@"']+)@`), hints("://")},
+	{"password", keyValue(`(?i)passw(?:or)?d`), hints("assw", "ASSW")},
+	{"query-secret", regexp.MustCompile(`(?i)[?&](?:token|access_token|api_?key|secret|signature|sig|x-amz-signature|x-amz-credential)=([^&\s"'\\]+)`), hints("=")},
+	{"aws-access-key-id", regexp.MustCompile(`\b(?:AKIA|ASIA|AIDA|AROA|AGPA|ANPA|AIPA)[A-Z0-9]{16}\b`), hints("AKIA", "ASIA", "AIDA", "AROA", "AGPA", "ANPA", "AIPA")},
+	{"aws-secret-key", keyValue(`(?i)aws_?secret_?(?:access_?)?key`), hints("ecret", "ECRET")},
+}
+
+var (
+	pemBegin = regexp.MustCompile(`-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----`)
+	pemEnd   = regexp.MustCompile(`-----END[A-Z0-9 ]*PRIVATE KEY-----`)
+)
+
+const (
+	ruleSecret     = "secret-value"
+	rulePrivateKey = "private-key"
+)
+
+// Redactor hides secrets: the literal values it is given (the delegate's Secrets, inline
+// tokens) and the patterns in rules. It is safe for concurrent use; the streams it makes are
+// not.
+type Redactor struct {
+	literals [][]byte
+	// overlap is what a stream keeps back when it must cut a line that has no end in sight,
+	// so that no literal (and no usual token) straddles the cut unseen.
+	overlap int
+}
+
+// NewRedactor builds a redactor for the given secret values. Each is also hidden in its
+// JSON-escaped and base64 forms, as it appears in JSON files and in Secret data.
+func NewRedactor(secrets []string) *Redactor {
+	seen := map[string]bool{}
+	r := &Redactor{overlap: 4096}
+	add := func(s string) {
+		if len(s) < MinSecretLength || seen[s] {
+			return
+		}
+		seen[s] = true
+		r.literals = append(r.literals, []byte(s))
+		r.overlap = max(r.overlap, 2*len(s))
+	}
+	for _, s := range secrets {
+		s = strings.TrimSpace(s)
+		add(s)
+		if escaped, err := json.Marshal(s); err == nil {
+			add(string(escaped[1 : len(escaped)-1]))
+		}
+		add(base64.StdEncoding.EncodeToString([]byte(s)))
+	}
+	// Longest first, so that a secret containing another is hidden whole.
+	sort.Slice(r.literals, func(i, j int) bool { return len(r.literals[i]) > len(r.literals[j]) })
+	return r
+}
+
+// span is one secret found in a text: text[start:end] is replaced by Marker.
+type span struct {
+	start, end int
+	rule       string
+}
+
+// find returns the secrets in b, ordered and without overlaps, and whether b ends inside a
+// private key. inKey says b starts inside one. With guards it also returns the whole matches
+// (key and value, private key headers), which a stream must not cut through.
+func (r *Redactor) find(b []byte, inKey, guards bool) ([]span, bool, []span) {
+	var spans, whole []span
+	for _, lit := range r.literals {
+		for off := 0; ; {
+			i := bytes.Index(b[off:], lit)
+			if i < 0 {
+				break
+			}
+			spans = append(spans, span{off + i, off + i + len(lit), ruleSecret})
+			off += i + len(lit)
+		}
+	}
+	for _, ru := range rules {
+		if !containsAny(b, ru.hints) {
+			continue
+		}
+		for _, m := range ru.re.FindAllSubmatchIndex(b, -1) {
+			s, e := m[0], m[1]
+			if len(m) >= 4 && m[2] >= 0 {
+				s, e = m[2], m[3]
+			}
+			if e > s && string(b[s:e]) != Marker {
+				spans = append(spans, span{s, e, ru.name})
+			}
+			if guards {
+				whole = append(whole, span{m[0], m[1], ru.name})
+			}
+		}
+	}
+	// Private keys: everything between BEGIN and END, across lines and across calls.
+	pos := 0
+	for {
+		if inKey {
+			end := pemEnd.FindIndex(b[pos:])
+			if end == nil {
+				if pos < len(b) {
+					spans = append(spans, span{pos, len(b), rulePrivateKey})
+				}
+				break
+			}
+			if end[0] > 0 {
+				spans = append(spans, span{pos, pos + end[0], rulePrivateKey})
+			}
+			if guards {
+				whole = append(whole, span{pos + end[0], pos + end[1], rulePrivateKey})
+			}
+			pos += end[1]
+			inKey = false
+			continue
+		}
+		begin := pemBegin.FindIndex(b[pos:])
+		if begin == nil {
+			break
+		}
+		if guards {
+			whole = append(whole, span{pos + begin[0], pos + begin[1], rulePrivateKey})
+		}
+		pos += begin[1]
+		inKey = true
+	}
+	return merge(spans), inKey, whole
+}
+
+func containsAny(b []byte, hs [][]byte) bool {
+	for _, h := range hs {
+		if bytes.Contains(b, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// merge orders spans and joins overlapping ones; the first rule of a joined span names it.
+func merge(spans []span) []span {
+	if len(spans) < 2 {
+		return spans
+	}
+	sort.Slice(spans, func(i, j int) bool {
+		if spans[i].start != spans[j].start {
+			return spans[i].start < spans[j].start
+		}
+		return spans[i].end > spans[j].end
+	})
+	out := spans[:1]
+	for _, s := range spans[1:] {
+		last := &out[len(out)-1]
+		if s.start < last.end {
+			last.end = max(last.end, s.end)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// apply writes b with the spans replaced by Marker and counts them.
+func apply(w io.Writer, b []byte, spans []span, counts Counts) error {
+	prev := 0
+	var out bytes.Buffer
+	out.Grow(len(b))
+	for _, s := range spans {
+		out.Write(b[prev:s.start])
+		out.WriteString(Marker)
+		counts[s.rule]++
+		prev = s.end
+	}
+	out.Write(b[prev:])
+	_, err := w.Write(out.Bytes())
+	return err
+}
+
+// String redacts one string, as a whole.
+func (r *Redactor) String(s string) (string, Counts) {
+	counts := Counts{}
+	b := []byte(s)
+	spans, _, _ := r.find(b, false, false)
+	if len(spans) == 0 {
+		return s, counts
+	}
+	var out bytes.Buffer
+	_ = apply(&out, b, spans, counts)
+	return out.String(), counts
+}
+
+// maxLine is how much of one line a stream holds before it must cut it: memory stays flat
+// however long a line is.
+const maxLine = 256 << 10
+
+// Stream is an io.WriteCloser that redacts what is written through it and passes it on to
+// the underlying writer a line at a time. Close flushes the last, unterminated line.
+type Stream struct {
+	r      *Redactor
+	w      io.Writer
+	buf    []byte
+	inKey  bool
+	counts Counts
+	err    error
+}
+
+// NewStream redacts everything written to it into w.
+func (r *Redactor) NewStream(w io.Writer) *Stream {
+	return &Stream{r: r, w: w, counts: Counts{}}
+}
+
+// Counts are the redactions made so far.
+func (s *Stream) Counts() Counts { return s.counts }
+
+// Write buffers p until whole lines are there and redacts them.
+func (s *Stream) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	s.buf = append(s.buf, p...)
+	if i := bytes.LastIndexByte(s.buf, '\n'); i >= 0 {
+		s.emit(i + 1)
+	}
+	for s.err == nil && len(s.buf) > maxLine {
+		s.cut()
+	}
+	return len(p), s.err
+}
+
+// emit redacts and writes buf[:n], keeping the rest.
+func (s *Stream) emit(n int) {
+	spans, inKey, _ := s.r.find(s.buf[:n], s.inKey, false)
+	s.inKey = inKey
+	s.err = apply(s.w, s.buf[:n], spans, s.counts)
+	s.buf = append(s.buf[:0], s.buf[n:]...)
+}
+
+// cut writes most of an overlong line, keeping back the last overlap bytes and any secret
+// that crosses the cut, so that a secret is always seen whole.
+func (s *Stream) cut() {
+	spans, _, whole := s.r.find(s.buf, s.inKey, true)
+	n := len(s.buf) - s.r.overlap
+	// Moving the cut back may make it cross an earlier match: repeat until none crosses.
+	for moved := true; moved; {
+		moved = false
+		for _, sp := range append(spans, whole...) {
+			if sp.start < n && sp.end > n {
+				n, moved = sp.start, true
+			}
+		}
+	}
+	if n <= 0 {
+		// One secret fills the whole window (a private key, or a match with no end): write
+		// it redacted rather than hold an unbounded line.
+		n = len(s.buf)
+	}
+	s.emit(n)
+}
+
+// Close redacts and writes what is left. It does not close the underlying writer.
+func (s *Stream) Close() error {
+	if s.err == nil && len(s.buf) > 0 {
+		s.emit(len(s.buf))
+	}
+	return s.err
+}
+
+// RedactJSON marshals v and redacts every string in it, keys included, on the decoded
+// values: a secret is found whatever JSON escaping would have made of it. The result is
+// indented JSON, without HTML escaping, so what a reader sees is what was logged.
+func (r *Redactor) RedactJSON(v any) ([]byte, Counts, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var tree any
+	if err := dec.Decode(&tree); err != nil {
+		return nil, nil, err
+	}
+	counts := Counts{}
+	tree = r.walk(tree, counts)
+	return MarshalJSON(tree), counts, nil
+}
+
+func (r *Redactor) walk(v any, counts Counts) any {
+	switch t := v.(type) {
+	case string:
+		s, c := r.String(t)
+		counts.Add(c)
+		return s
+	case []any:
+		for i := range t {
+			t[i] = r.walk(t[i], counts)
+		}
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			k, c := r.String(k)
+			counts.Add(c)
+			out[k] = r.walk(e, counts)
+		}
+		return out
+	}
+	return v
+}
+
+// MarshalJSON is indented JSON without HTML escaping, ending in a newline.
+func MarshalJSON(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		// Only values json.Marshal already accepted, or decoded, come here.
+		return []byte(`{"error": "` + strings.ReplaceAll(err.Error(), `"`, `'`) + `"}` + "\n")
+	}
+	return buf.Bytes()
+}

@@ -1,0 +1,366 @@
+// Package collect writes a support bundle from a live cluster: doctor's snapshot and report,
+// descriptions, logs, events and objects of every delegate in scope, and the cluster's
+// version and nodes. Tasks run in a bounded pool and stream their files into the bundle
+// through the redactor as they finish; a failed task is recorded and the rest carry on.
+package collect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/bundle"
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/diagnose"
+)
+
+// Options say what to collect and how.
+type Options struct {
+	// Namespace in scope; "" for all namespaces.
+	Namespace string
+	// Select narrows the delegates (collect NAME); its error stops collect before anything
+	// is written.
+	Select func([]delegate.Delegate) ([]delegate.Delegate, error)
+	// Root is the directory the bundle's files sit under.
+	Root string
+	// Workers bounds the tasks in flight (default 8).
+	Workers int
+	// TimeoutPerPod bounds each task: one pod's description and logs (default 60s).
+	TimeoutPerPod time.Duration
+	// Since, TailLines and LimitBytes bound each container log (as kubectl logs' flags);
+	// zero Since and negative TailLines mean no bound.
+	Since      time.Duration
+	TailLines  int64
+	LimitBytes int64
+	// Redact hides secrets (the default); false writes them as they are.
+	Redact        bool
+	SupportMatrix diagnose.SupportMatrix
+	ToolVersion   string
+	// Flags are recorded in index.json as the options collect ran with.
+	Flags any
+	// Progress is told of every finished task; calls are serialised.
+	Progress func(Progress)
+	Now      func() time.Time
+}
+
+// Progress is the state of a collection after a task finished.
+type Progress struct {
+	Done, Total int
+	Task        string
+	Err         error
+}
+
+// Result is what was written.
+type Result struct {
+	bundle.Summary
+	// Interrupted says why collection stopped early, "" when it ran to the end.
+	Interrupted string
+	// Report is the doctor report written into the bundle; nil when gathering failed.
+	Report *diagnose.Report
+}
+
+func (o *Options) defaults() {
+	if o.Workers <= 0 {
+		o.Workers = 8
+	}
+	if o.TimeoutPerPod <= 0 {
+		o.TimeoutPerPod = 60 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Root == "" {
+		o.Root = "delegate-bundle"
+	}
+}
+
+// selectError marks the error of Options.Select, which stops collect before it writes.
+type selectError struct{ err error }
+
+func (e selectError) Error() string { return e.err.Error() }
+func (e selectError) Unwrap() error { return e.err }
+
+// collector is one collection in progress.
+type collector struct {
+	opts   Options
+	client kubernetes.Interface
+	// describers are kubectl's, built on a client whose requests time out per pod.
+	describers describers
+	w          *bundle.Writer
+	snapshot   *diagnose.Snapshot
+	objs       *delegate.Objects
+	secrets    map[string][]secretInfo
+}
+
+// Collect writes a bundle to out. An error means nothing useful was written (the delegate
+// named does not exist, the output failed); a bundle written with failures is a Result with
+// Partial set.
+func Collect(ctx context.Context, cfg *rest.Config, out io.Writer, opts Options) (Result, error) {
+	opts.defaults()
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return Result{}, err
+	}
+	c := &collector{opts: opts, client: client}
+	if c.describers, err = newDescribers(cfg, opts.TimeoutPerPod); err != nil {
+		return Result{}, err
+	}
+	started := opts.Now()
+
+	// The snapshot first: it says which delegates there are, and the Secrets it points at
+	// give the redactor the values to hide before any file is written.
+	gatherOpts := diagnose.GatherOptions{
+		Namespace: opts.Namespace, SupportMatrix: opts.SupportMatrix, Now: opts.Now,
+		Objects: func(o *delegate.Objects) { c.objs = o },
+		Logs:    diagnose.LogOptions{Workers: opts.Workers, Timeout: opts.TimeoutPerPod},
+	}
+	if opts.Select != nil {
+		gatherOpts.Select = func(ds []delegate.Delegate) ([]delegate.Delegate, error) {
+			out, err := opts.Select(ds)
+			if err != nil {
+				return nil, selectError{err}
+			}
+			return out, nil
+		}
+	}
+	snapshot, gatherErr := diagnose.Gather(ctx, client, gatherOpts)
+	var sel selectError
+	if errors.As(gatherErr, &sel) {
+		return Result{}, sel.err
+	}
+	if gatherErr == nil {
+		c.snapshot = snapshot
+	}
+	var secretErrs []taskError
+	if c.snapshot != nil {
+		c.secrets, secretErrs = c.readSecrets(ctx)
+	}
+	var redactor *bundle.Redactor
+	if opts.Redact {
+		redactor = bundle.NewRedactor(c.secretValues())
+	}
+	c.w = bundle.NewWriter(out, opts.Root, redactor, bundle.Index{ToolVersion: opts.ToolVersion, StartedAt: started.UTC(), Options: opts.Flags})
+	res := Result{}
+	if gatherErr != nil {
+		c.w.RecordError("gather the snapshot", errorKind(gatherErr), gatherErr)
+	}
+	for _, e := range secretErrs {
+		c.w.RecordError(e.task, errorKind(e.err), e.err)
+	}
+	if c.snapshot != nil {
+		c.w.SetClusterVersion(c.snapshot.ServerVersion)
+		report, err := c.writeSnapshot()
+		if err != nil {
+			c.w.RecordError("write the snapshot and doctor report", errorKind(err), err)
+		}
+		res.Report = report
+	}
+
+	res.Interrupted = c.run(ctx, c.tasks())
+	if res.Interrupted == "" && ctx.Err() != nil {
+		res.Interrupted = "interrupted: " + ctx.Err().Error()
+	}
+	sum, err := c.w.Close(res.Interrupted, opts.Now().UTC())
+	if err != nil {
+		return res, err
+	}
+	res.Summary = sum
+	return res, nil
+}
+
+// writeSnapshot writes snapshot.json, redacted, and doctor's report on that same redacted
+// snapshot, so that doctor --bundle finds exactly what doctor.json says.
+func (c *collector) writeSnapshot() (*diagnose.Report, error) {
+	data := bundle.MarshalJSON(c.snapshot)
+	var counts bundle.Counts
+	snapshot := c.snapshot
+	if r := c.w.Redactor(); r != nil {
+		var err error
+		if data, counts, err = r.RedactJSON(c.snapshot); err != nil {
+			return nil, fmt.Errorf("redacting the snapshot: %w", err)
+		}
+		snapshot = &diagnose.Snapshot{}
+		if err := jsonUnmarshal(data, snapshot); err != nil {
+			return nil, fmt.Errorf("reading back the redacted snapshot: %w", err)
+		}
+	}
+	if err := c.w.Add(bundle.SnapshotFile, counts, writeBytes(data)); err != nil {
+		return nil, err
+	}
+	report := diagnose.NewReport(diagnose.Run(snapshot))
+	if err := c.w.Add(bundle.DoctorJSON, nil, writeBytes(bundle.MarshalJSON(report))); err != nil {
+		return &report, err
+	}
+	if err := c.w.Add(bundle.DoctorText, nil, func(w io.Writer) error { return report.WriteText(w, false) }); err != nil {
+		return &report, err
+	}
+	return &report, nil
+}
+
+func writeBytes(data []byte) func(io.Writer) error {
+	return func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}
+}
+
+// task is one unit of the pool: it writes one or more files and records its own failures.
+type task struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// lostAfter is how many tasks in a row may find the API server unreachable before collect
+// stops: the server is gone, and every further task would only wait for its timeout.
+const lostAfter = 3
+
+// run runs the tasks in a pool of opts.Workers and reports progress. It returns why it
+// stopped early: the context ended, or the API server was lost.
+func (c *collector) run(ctx context.Context, tasks []task) string {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu          sync.Mutex
+		done        = 1 // the snapshot
+		total       = len(tasks) + 1
+		unreachable int
+		lost        string
+	)
+	c.progress(Progress{Done: done, Total: total, Task: "snapshot and doctor report"})
+	finished := func(t task, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		done++
+		switch {
+		case err != nil && errorKind(err) == kindUnreachable:
+			if unreachable++; unreachable >= lostAfter && lost == "" {
+				lost = "lost the API server: " + err.Error()
+				cancel()
+			}
+		case err == nil:
+			unreachable = 0
+		}
+		c.progress(Progress{Done: done, Total: total, Task: t.name, Err: err})
+	}
+	queue := make(chan task)
+	var wg sync.WaitGroup
+	for range c.opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := range queue {
+				tctx, tcancel := context.WithTimeout(ctx, c.opts.TimeoutPerPod)
+				err := t.run(tctx)
+				tcancel()
+				finished(t, err)
+			}
+		}()
+	}
+	fed := 0
+feed:
+	for _, t := range tasks {
+		select {
+		case queue <- t:
+			fed++
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(queue)
+	// What never ran is recorded too, so index.json says what is missing.
+	for _, t := range tasks[fed:] {
+		c.w.RecordError(t.name, kindInterrupted, errors.New("not run: collection stopped early"))
+	}
+	// Tasks in flight end with the context; kubectl's describers do not take one, and their
+	// requests end with the per-pod timeout. After an interrupt, wait a moment for them,
+	// then close the bundle without them.
+	waited := make(chan struct{})
+	go func() { wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		select {
+		case <-waited:
+		case <-time.After(2 * time.Second):
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return lost
+}
+
+var progressMu sync.Mutex
+
+func (c *collector) progress(p Progress) {
+	if c.opts.Progress == nil {
+		return
+	}
+	progressMu.Lock()
+	defer progressMu.Unlock()
+	c.opts.Progress(p)
+}
+
+// tasks plans the collection: the cluster's, each namespace's and each delegate's.
+func (c *collector) tasks() []task {
+	out := []task{
+		{"cluster version", c.clusterVersion},
+		{"nodes", c.nodes},
+	}
+	if c.snapshot == nil {
+		return out
+	}
+	byNamespace := map[string][]delegate.Delegate{}
+	for _, d := range c.snapshot.Delegates {
+		byNamespace[d.Namespace] = append(byNamespace[d.Namespace], d)
+	}
+	namespaces := make([]string, 0, len(byNamespace))
+	for ns := range byNamespace {
+		namespaces = append(namespaces, ns)
+	}
+	sort.Strings(namespaces)
+	for _, ns := range namespaces {
+		ds := byNamespace[ns]
+		out = append(out, task{"events of namespace " + ns, func(ctx context.Context) error { return c.namespaceEvents(ctx, ns, ds) }})
+		for _, d := range ds {
+			out = append(out,
+				task{"describe " + d.Workload.Kind + " " + ns + "/" + d.Workload.Name, func(ctx context.Context) error { return c.describeWorkload(d) }},
+				task{"objects of " + ns + "/" + d.Name, func(ctx context.Context) error { return c.objects(ctx, d) }},
+			)
+			if d.Upgrader != nil {
+				out = append(out, task{"upgrader of " + ns + "/" + d.Name, func(ctx context.Context) error { return c.upgrader(ctx, d) }})
+			}
+			for _, p := range d.Pods {
+				out = append(out, task{"pod " + ns + "/" + p.Name, func(ctx context.Context) error { return c.pod(ctx, d, p.Name) }})
+			}
+		}
+	}
+	return out
+}
+
+// dir is where a delegate's files go.
+func dir(d delegate.Delegate) string { return "delegates/" + d.Namespace + "/" + d.Name }
+
+// add writes one file and records its failure; it returns the failure too, so a task can
+// say it failed.
+func (c *collector) add(task, name string, fill func(io.Writer) error) error {
+	err := c.w.Add(name, nil, fill)
+	if err != nil && !errors.Is(err, bundle.ErrClosed) {
+		c.w.RecordError(task+": "+name, errorKind(err), err)
+	}
+	return err
+}
+
+// fail records a task's failure and returns it.
+func (c *collector) fail(task string, err error) error {
+	if err != nil {
+		c.w.RecordError(task, errorKind(err), err)
+	}
+	return err
+}

@@ -1,0 +1,270 @@
+package collect
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
+)
+
+type rbacSubject = rbacv1.Subject
+
+// secretInfo is one of the delegate's Secrets: its values feed the redactor and never
+// leave this package; the bundle gets the key names only.
+type secretInfo struct {
+	meta   metav1.ObjectMeta
+	typ    corev1.SecretType
+	keys   []string
+	values []string
+}
+
+// reducedSecret is how a Secret appears in the bundle.
+type reducedSecret struct {
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Metadata   reducedMeta       `json:"metadata"`
+	Type       corev1.SecretType `json:"type,omitempty"`
+	// Keys are the names of the Secret's keys; the values are left out.
+	Keys []string `json:"keys"`
+}
+
+type reducedMeta struct {
+	Name              string            `json:"name"`
+	Namespace         string            `json:"namespace"`
+	Labels            map[string]string `json:"labels,omitempty"`
+	CreationTimestamp metav1.Time       `json:"creationTimestamp"`
+}
+
+func (s secretInfo) reduced() reducedSecret {
+	// Annotations are left out: kubectl's last-applied-configuration holds the values.
+	return reducedSecret{APIVersion: "v1", Kind: "Secret", Type: s.typ, Keys: s.keys,
+		Metadata: reducedMeta{Name: s.meta.Name, Namespace: s.meta.Namespace, Labels: s.meta.Labels, CreationTimestamp: s.meta.CreationTimestamp}}
+}
+
+// readSecrets reads each delegate's Secrets: those its pods and upgrader reference, those
+// named as the chart and the manifest name them, and those labelled with its name.
+func (c *collector) readSecrets(ctx context.Context) (map[string][]secretInfo, []taskError) {
+	out := map[string][]secretInfo{}
+	var errs []taskError
+	for _, d := range c.snapshot.Delegates {
+		names := map[string]bool{}
+		var spec *corev1.PodSpec
+		switch w := c.workload(d).(type) {
+		case *appsv1.Deployment:
+			spec = &w.Spec.Template.Spec
+		case *appsv1.StatefulSet:
+			spec = &w.Spec.Template.Spec
+		}
+		if spec != nil {
+			_, secrets := podReferences(spec)
+			for _, s := range secrets {
+				names[s] = true
+			}
+		}
+		if d.Token.SecretName != "" {
+			names[d.Token.SecretName] = true
+		}
+		if d.Upgrader != nil {
+			for i := range c.objs.CronJobs {
+				if cj := &c.objs.CronJobs[i]; cj.Namespace == d.Namespace && cj.Name == d.Upgrader.CronJob {
+					_, secrets := podReferences(&cj.Spec.JobTemplate.Spec.Template.Spec)
+					for _, s := range secrets {
+						names[s] = true
+					}
+				}
+			}
+		}
+		// The chart's and the manifest's names, referenced or not (the upgrader's token is
+		// read by its own ServiceAccount's job).
+		for _, suffix := range []string{"", "-upgrader-token", "-account-token", "-proxy"} {
+			names[d.Name+suffix] = true
+		}
+		task := "secrets of " + subject(d)
+		found := map[string]secretInfo{}
+		for _, name := range sortedNames(names) {
+			s, err := c.client.CoreV1().Secrets(d.Namespace).Get(ctx, name, metav1.GetOptions{})
+			switch {
+			case err == nil:
+				found[name] = info(s)
+			case apierrors.IsNotFound(err):
+			default:
+				errs = append(errs, taskError{fmt.Sprintf("%s: Secret %s (values not redacted by name; patterns still apply)", task, name), err})
+			}
+		}
+		list, err := c.client.CoreV1().Secrets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: delegate.LabelName + "=" + d.Name, Limit: 500})
+		if err != nil {
+			errs = append(errs, taskError{task + ": Secrets labelled " + delegate.LabelName + "=" + d.Name, err})
+		} else {
+			for i := range list.Items {
+				found[list.Items[i].Name] = info(&list.Items[i])
+			}
+		}
+		for _, name := range sortedKeys(found) {
+			out[subject(d)] = append(out[subject(d)], found[name])
+		}
+	}
+	return out, errs
+}
+
+func info(s *corev1.Secret) secretInfo {
+	in := secretInfo{meta: s.ObjectMeta, typ: s.Type}
+	for k, v := range s.Data {
+		in.keys = append(in.keys, k)
+		in.values = append(in.values, string(v))
+	}
+	for k, v := range s.StringData {
+		in.keys = append(in.keys, k)
+		in.values = append(in.values, v)
+	}
+	sort.Strings(in.keys)
+	return in
+}
+
+// sensitiveName is an environment variable or ConfigMap key whose value is a secret even when
+// written inline (a legacy delegate's ACCOUNT_SECRET, a PROXY_PASSWORD in a ConfigMap).
+var sensitiveName = regexp.MustCompile(`(?i)token|secret|passw|private.?key|api.?key|credential`)
+
+// secretValues are every value the redactor must hide: the delegates' Secrets, and inline
+// values of sensitive variables in their workloads, pods, upgraders and ConfigMaps.
+func (c *collector) secretValues() []string {
+	var out []string
+	for _, infos := range c.secrets {
+		for _, s := range infos {
+			out = append(out, s.values...)
+		}
+	}
+	if c.objs == nil {
+		return out
+	}
+	inline := func(spec *corev1.PodSpec) {
+		for _, ct := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
+			for _, e := range ct.Env {
+				if e.Value != "" && sensitiveName.MatchString(e.Name) {
+					out = append(out, e.Value)
+				}
+			}
+		}
+	}
+	for i := range c.objs.Deployments {
+		inline(&c.objs.Deployments[i].Spec.Template.Spec)
+	}
+	for i := range c.objs.StatefulSets {
+		inline(&c.objs.StatefulSets[i].Spec.Template.Spec)
+	}
+	for i := range c.objs.Pods {
+		inline(&c.objs.Pods[i].Spec)
+	}
+	for i := range c.objs.CronJobs {
+		inline(&c.objs.CronJobs[i].Spec.JobTemplate.Spec.Template.Spec)
+	}
+	for _, cm := range c.objs.ConfigMaps {
+		for k, v := range cm.Data {
+			if sensitiveName.MatchString(k) {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
+// podReferences are the ConfigMaps and Secrets a pod spec reads: environment, volumes and
+// image pull Secrets.
+func podReferences(spec *corev1.PodSpec) (configMaps, secrets []string) {
+	cms, secs := map[string]bool{}, map[string]bool{}
+	for _, ct := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
+		for _, from := range ct.EnvFrom {
+			if from.ConfigMapRef != nil {
+				cms[from.ConfigMapRef.Name] = true
+			}
+			if from.SecretRef != nil {
+				secs[from.SecretRef.Name] = true
+			}
+		}
+		for _, e := range ct.Env {
+			if e.ValueFrom == nil {
+				continue
+			}
+			if r := e.ValueFrom.ConfigMapKeyRef; r != nil {
+				cms[r.Name] = true
+			}
+			if r := e.ValueFrom.SecretKeyRef; r != nil {
+				secs[r.Name] = true
+			}
+		}
+	}
+	for _, v := range spec.Volumes {
+		if v.Secret != nil {
+			secs[v.Secret.SecretName] = true
+		}
+		if v.ConfigMap != nil {
+			cms[v.ConfigMap.Name] = true
+		}
+		if v.Projected != nil {
+			for _, src := range v.Projected.Sources {
+				if src.Secret != nil {
+					secs[src.Secret.Name] = true
+				}
+				if src.ConfigMap != nil {
+					cms[src.ConfigMap.Name] = true
+				}
+			}
+		}
+	}
+	for _, s := range spec.ImagePullSecrets {
+		secs[s.Name] = true
+	}
+	return sortedNames(cms), sortedNames(secs)
+}
+
+func sortedNames(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// yamlDocs writes objects as one multi-document YAML file, without server-side bookkeeping
+// (managedFields). Inline secrets in them are hidden by the redactor they pass through.
+func yamlDocs(docs []any) func(io.Writer) error {
+	return func(w io.Writer) error {
+		for i, d := range docs {
+			if m, ok := d.(metav1.Object); ok {
+				m.SetManagedFields(nil)
+			}
+			data, err := yaml.Marshal(d)
+			if err != nil {
+				return err
+			}
+			if i > 0 {
+				if _, err := io.WriteString(w, "---\n"); err != nil {
+					return err
+				}
+			}
+			if _, err := w.Write(data); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
