@@ -83,7 +83,7 @@ type Writer struct {
 	closed   bool
 	// closing: index.json is being written; files that arrive now would be missing from it.
 	closing bool
-	modTime  time.Time
+	modTime time.Time
 }
 
 // NewWriter starts a bundle on out whose files sit under the directory root. redactor nil
