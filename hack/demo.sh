@@ -68,7 +68,19 @@ if command -v kubectl >/dev/null; then
     || echo "(doctor exited $?)"
 fi
 
-printf '\nThe cluster keeps running: use it with  eval "$(hack/cluster.sh env)"  and stop it with  make cluster-down\n'
-
 step "The plugin's version and the cluster's" "kubectl delegate version"
 "${plugin[@]}" version
+
+if command -v kubectl >/dev/null; then
+  # The bundle support asks for, secrets redacted, and the same checks run on it offline.
+  bundle=$(mktemp -d)/delegate-bundle.tar.gz
+  step "A support bundle: descriptions, logs, events, objects, doctor's report; secrets redacted" \
+    "kubectl delegate collect -n demo-manifest -O $bundle"
+  "${plugin[@]}" collect -n demo-manifest -O "$bundle" || echo "(collect exited $?: the bundle is partial)"
+  tar -tzf "$bundle" | sed 's/^/  /'
+
+  step "doctor, offline, on that bundle: no cluster needed" "kubectl delegate doctor --bundle $bundle"
+  "${plugin[@]}" doctor --bundle "$bundle" || echo "(doctor exited $?: a check failed)"
+fi
+
+printf '\nThe cluster keeps running: use it with  eval "$(hack/cluster.sh env)"  and stop it with  make cluster-down\n'

@@ -10,14 +10,21 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubectl-delegate/kubectl-delegate/internal/localcluster"
@@ -58,7 +65,7 @@ func applyFixtures(t *testing.T, prefix string, names ...string) string {
 
 // untar reads a bundle whole: the raw tar stream (every byte, headers included) and each
 // file by its path below the bundle's root.
-func untar(t *testing.T, path string) ([]byte, map[string][]byte) {
+func untar(t testing.TB, path string) ([]byte, map[string][]byte) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -421,4 +428,93 @@ func TestCollectLostAPIServer(t *testing.T) {
 	if r, res := doctor(t, "--bundle", path); res.code == 1 || len(r.Findings) == 0 {
 		t.Errorf("doctor --bundle on a partial bundle: exit %d, %s", res.code, res.stderr)
 	}
+}
+
+// BenchmarkCollectPeakMemory collects a delegate of 50 pods with 10 MB of log each, all of it
+// (--tail -1), and reports the plugin process's peak RSS and the bundle's size: memory must
+// stay flat however big the logs are. Run with:
+//
+//	go test ./test/e2e -run '^$' -bench CollectPeakMemory -benchtime 1x
+func BenchmarkCollectPeakMemory(b *testing.B) {
+	const pods = 50
+	logMB := 10
+	// BENCH_LOG_MB=2 shows whether memory grows with log size (it should not).
+	if v, err := strconv.Atoi(os.Getenv("BENCH_LOG_MB")); err == nil && v > 0 {
+		logMB = v
+	}
+	ctx := context.Background()
+	ns := "bench-collect"
+	if _, err := env.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		b.Fatal(err)
+	}
+	defer func() { _ = env.client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) }()
+	if err := localcluster.WaitForServiceAccount(ctx, env.client, ns, time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	replicas := int32(pods)
+	labels := map[string]string{delegate.LabelName: "bench-delegate"}
+	pod := simplePod("", nil)
+	pod.Spec.Containers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: mustQuantity("10m"), corev1.ResourceMemory: mustQuantity("16Mi")}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "bench-delegate", Namespace: ns, Labels: labels},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: pod.Spec}},
+	}
+	if _, err := env.client.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	var names []string
+	deadline := time.Now().Add(3 * time.Minute)
+	for len(names) < pods {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d pods running", len(names), pods)
+		}
+		time.Sleep(time.Second)
+		l, err := env.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: delegate.LabelName + "=bench-delegate"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		names = names[:0]
+		for _, p := range l.Items {
+			if p.Status.Phase == corev1.PodRunning {
+				names = append(names, p.Name)
+			}
+		}
+	}
+	line := strings.Repeat("2026-01-02 03:04:05,678 INFO io.harness.delegate heartbeat sent to manager ", 2)
+	lines := make([]string, logMB<<20/(len(line)+40))
+	for i := range lines {
+		lines[i] = line
+	}
+	lines[len(lines)/2] = "token " + fixtureToken
+	for _, name := range names {
+		if err := localcluster.SetPodLogs(ctx, env.config, env.logDir, ns, name, map[string]localcluster.ContainerLogs{"delegate": {Current: lines}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	path := filepath.Join(b.TempDir(), "bundle.tar.gz")
+	b.ResetTimer()
+	for b.Loop() {
+		cmd := exec.Command(env.plugin, "collect", "--kubeconfig", env.kubeconfig, "-n", ns, "-O", path, "--tail", "-1", "--limit-bytes", "20000000")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			b.Fatalf("collect: %v\n%s", err, out)
+		}
+		rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB on Linux
+		b.ReportMetric(float64(rss)/1024, "peak-RSS-MiB")
+	}
+	b.StopTimer()
+	st, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, files := untar(b, path)
+	var logBytes int64
+	for name, data := range files {
+		if strings.HasSuffix(name, ".log") {
+			logBytes += int64(len(data))
+		}
+	}
+	b.ReportMetric(float64(logBytes)/(1<<20), "logs-MiB")
+	b.ReportMetric(float64(st.Size())/(1<<20), "bundle-MiB")
 }
