@@ -104,6 +104,12 @@ type collector struct {
 // Partial set.
 func Collect(ctx context.Context, cfg *rest.Config, out io.Writer, opts Options) (Result, error) {
 	opts.defaults()
+	// client-go's default of 5 requests a second, not the pool, would otherwise set the pace:
+	// 50 pods take 150 requests. kubectl raises it the same way for its own bulk reads.
+	cfg = rest.CopyConfig(cfg)
+	if cfg.QPS == 0 {
+		cfg.QPS, cfg.Burst = 50, 100
+	}
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return Result{}, err
