@@ -399,10 +399,10 @@ func printResults(w io.Writer, results []install.Result) {
 
 // printDryRun prints the objects (-o) or what would happen to each.
 func (o *InstallOptions) printDryRun(objs []install.Object, results []install.Result) error {
-	return printObjects(o.Out, o.Output, objs, results, o.ShowSecrets, o.DryRun)
+	return printObjects(o.Out, o.Output, objs, results, o.ShowSecrets)
 }
 
-func printObjects(w io.Writer, output string, objs []install.Object, results []install.Result, showSecrets bool, dryRun string) error {
+func printObjects(w io.Writer, output string, objs []install.Object, results []install.Result, showSecrets bool) error {
 	if output == "" {
 		if results == nil {
 			for _, obj := range objs {
@@ -456,7 +456,6 @@ func printObjects(w io.Writer, output string, objs []install.Object, results []i
 			return err
 		}
 	}
-	_ = dryRun
 	return nil
 }
 

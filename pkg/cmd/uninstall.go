@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -156,20 +157,14 @@ func (o *UninstallOptions) waitForPods(ctx context.Context) error {
 	return nil
 }
 
-func stdinIsTerminal(in any) bool {
+func stdinIsTerminal(in io.Reader) bool {
 	f, ok := in.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func confirm(in any, out any) bool {
-	r, ok := in.(interface{ Read([]byte) (int, error) })
-	if !ok {
-		return false
-	}
-	if w, ok := out.(interface{ Write([]byte) (int, error) }); ok {
-		fmt.Fprint(w, "Type yes to delete: ")
-	}
-	line, _ := bufio.NewReader(r).ReadString('\n')
+func confirm(in io.Reader, out io.Writer) bool {
+	fmt.Fprint(out, "Type yes to delete: ")
+	line, _ := bufio.NewReader(in).ReadString('\n')
 	answer := strings.ToLower(strings.TrimSpace(line))
 	return answer == "yes" || answer == "y"
 }

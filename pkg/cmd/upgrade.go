@@ -158,7 +158,7 @@ func (o *UpgradeOptions) upgradePlugin(ctx context.Context, deploy *appsv1.Deplo
 		if err != nil {
 			return err
 		}
-		return printObjects(o.Out, o.Output, objs, results, o.ShowSecrets, o.DryRun)
+		return printObjects(o.Out, o.Output, objs, results, o.ShowSecrets)
 	}
 	if _, err := install.Apply(ctx, c.dynamic, objs, existing, install.ApplyOptions{DryRun: true, Force: o.ForceConflicts}); err != nil {
 		return fmt.Errorf("the API server rejected the upgrade, nothing was changed: %w", err)
@@ -222,7 +222,7 @@ func (o *UpgradeOptions) upgradeDeploymentFields(ctx context.Context, d delegate
 		if err != nil {
 			return err
 		}
-		return printObjects(o.Out, o.Output, []install.Object{after}, results, o.ShowSecrets, o.DryRun)
+		return printObjects(o.Out, o.Output, []install.Object{after}, results, o.ShowSecrets)
 	}
 	results, err := install.Apply(ctx, o.cluster.dynamic, []install.Object{after}, existing, install.ApplyOptions{Force: true})
 	printResults(o.Out, results)

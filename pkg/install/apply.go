@@ -3,7 +3,6 @@ package install
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -193,9 +192,5 @@ func metaOf(u *unstructured.Unstructured) metav1.ObjectMeta {
 	}
 	return m
 }
-
-// ErrHelmManaged refuses to change a delegate that a Helm release owns: Helm would put its
-// own values back on the next helm upgrade.
-var ErrHelmManaged = errors.New("the delegate belongs to a Helm release")
 
 func isNotFound(err error) bool { return apierrors.IsNotFound(err) }
