@@ -229,14 +229,7 @@ func (o *InstallOptions) Run(ctx context.Context) error {
 	if err := ensureNamespace(ctx, c.kube, o.namespace, o.Out); err != nil {
 		return explainServerError(c.server, err)
 	}
-	// The server checks every object before the first is written, so that a rejected object
-	// does not leave half an install behind.
-	if _, err := install.Apply(ctx, c.dynamic, objs, existing, install.ApplyOptions{DryRun: true, Force: o.ForceConflicts}); err != nil {
-		return fmt.Errorf("the API server rejected the install, nothing was changed: %w", err)
-	}
-	results, err := install.Apply(ctx, c.dynamic, objs, existing, install.ApplyOptions{Force: o.ForceConflicts})
-	printResults(o.Out, results)
-	if err != nil {
+	if err := checkThenApply(ctx, c, objs, existing, o.ForceConflicts, "install", o.Out); err != nil {
 		return err
 	}
 	if !o.Wait {
@@ -379,6 +372,17 @@ func dryRunNamespaceHint(err error, namespace string) error {
 	if apierrors.IsNotFound(err) && strings.Contains(err.Error(), "namespaces") {
 		return fmt.Errorf("--dry-run=server needs namespace %s to exist (install creates it; a dry run cannot): %w", namespace, err)
 	}
+	return err
+}
+
+// checkThenApply has the API server check every object in a dry run before the first is
+// written, so that a rejected object does not leave half an install behind, then applies.
+func checkThenApply(ctx context.Context, c *installClient, objs []install.Object, existing []install.Existing, force bool, what string, out io.Writer) error {
+	if _, err := install.Apply(ctx, c.dynamic, objs, existing, install.ApplyOptions{DryRun: true, Force: force}); err != nil {
+		return fmt.Errorf("the API server rejected the %s, nothing was changed: %w", what, err)
+	}
+	results, err := install.Apply(ctx, c.dynamic, objs, existing, install.ApplyOptions{Force: force})
+	printResults(out, results)
 	return err
 }
 

@@ -160,12 +160,7 @@ func (o *UpgradeOptions) upgradePlugin(ctx context.Context, deploy *appsv1.Deplo
 		}
 		return printObjects(o.Out, o.Output, objs, results, o.ShowSecrets)
 	}
-	if _, err := install.Apply(ctx, c.dynamic, objs, existing, install.ApplyOptions{DryRun: true, Force: o.ForceConflicts}); err != nil {
-		return fmt.Errorf("the API server rejected the upgrade, nothing was changed: %w", err)
-	}
-	results, err := install.Apply(ctx, c.dynamic, objs, existing, install.ApplyOptions{Force: o.ForceConflicts})
-	printResults(o.Out, results)
-	if err != nil {
+	if err := checkThenApply(ctx, c, objs, existing, o.ForceConflicts, "upgrade", o.Out); err != nil {
 		return err
 	}
 	if err := o.prune(ctx, objs, v); err != nil {

@@ -148,7 +148,7 @@ func (c *collector) namespaceEvents(ctx context.Context, ns string, ds []delegat
 			break
 		}
 	}
-	sort.SliceStable(events, func(i, j int) bool { return eventTime(events[i]).Before(eventTime(events[j])) })
+	sort.SliceStable(events, func(i, j int) bool { return delegate.EventTime(events[i]).Before(delegate.EventTime(events[j])) })
 	if err := c.add(task, "namespaces/"+ns+"/events.txt", eventTable(events)); err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ func (c *collector) namespaceEvents(ctx context.Context, ns string, ds []delegat
 	for _, d := range ds {
 		var mine []corev1.Event
 		for _, e := range events {
-			if about(d, e.InvolvedObject) {
+			if delegate.Concerns(d, e.InvolvedObject) {
 				mine = append(mine, e)
 			}
 		}
@@ -167,37 +167,6 @@ func (c *collector) namespaceEvents(ctx context.Context, ns string, ds []delegat
 	return firstErr
 }
 
-// about says whether an event concerns the delegate: its workload, ReplicaSets, pods,
-// upgrader CronJob and its Jobs.
-func about(d delegate.Delegate, ref corev1.ObjectReference) bool {
-	switch ref.Kind {
-	case d.Workload.Kind:
-		return ref.Name == d.Workload.Name
-	case "ReplicaSet":
-		return d.Workload.Kind == "Deployment" && strings.HasPrefix(ref.Name, d.Workload.Name+"-")
-	case "Pod":
-		for _, p := range d.Pods {
-			if p.Name == ref.Name {
-				return true
-			}
-		}
-	case "CronJob":
-		return d.Upgrader != nil && ref.Name == d.Upgrader.CronJob
-	case "Job":
-		return d.Upgrader != nil && strings.HasPrefix(ref.Name, d.Upgrader.CronJob+"-")
-	}
-	return false
-}
-
-func eventTime(e corev1.Event) time.Time {
-	for _, t := range []time.Time{e.LastTimestamp.Time, e.EventTime.Time, e.FirstTimestamp.Time, e.CreationTimestamp.Time} {
-		if !t.IsZero() {
-			return t
-		}
-	}
-	return time.Time{}
-}
-
 // eventTable prints events as kubectl get events does, with absolute times: the bundle is
 // read later, when "5m ago" would mean nothing.
 func eventTable(events []corev1.Event) func(io.Writer) error {
@@ -205,7 +174,7 @@ func eventTable(events []corev1.Event) func(io.Writer) error {
 		tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 		fmt.Fprintln(tw, "LAST SEEN\tTYPE\tREASON\tOBJECT\tCOUNT\tMESSAGE")
 		for _, e := range events {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%d\t%s\n", eventTime(e).UTC().Format(time.RFC3339), e.Type, e.Reason,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%d\t%s\n", delegate.EventTime(e).UTC().Format(time.RFC3339), e.Type, e.Reason,
 				strings.ToLower(e.InvolvedObject.Kind), e.InvolvedObject.Name, max(e.Count, 1), strings.ReplaceAll(strings.TrimSpace(e.Message), "\n", " "))
 		}
 		return tw.Flush()

@@ -41,24 +41,9 @@ func ListWarningEvents(ctx context.Context, client kubernetes.Interface, namespa
 }
 
 func delegateEvents(all []corev1.Event, d Delegate, limit int) []Event {
-	pods := map[string]bool{}
-	for _, p := range d.Pods {
-		pods[p.Name] = true
-	}
-	about := func(ref corev1.ObjectReference) bool {
-		switch ref.Kind {
-		case d.Workload.Kind:
-			return ref.Name == d.Workload.Name
-		case "ReplicaSet":
-			return d.Workload.Kind == "Deployment" && strings.HasPrefix(ref.Name, d.Workload.Name+"-")
-		case "Pod":
-			return pods[ref.Name]
-		}
-		return false
-	}
 	var out []Event
 	for _, e := range all {
-		if e.Type != corev1.EventTypeWarning || !about(e.InvolvedObject) {
+		if e.Type != corev1.EventTypeWarning || !Concerns(d, e.InvolvedObject) {
 			continue
 		}
 		out = append(out, Event{
@@ -66,7 +51,7 @@ func delegateEvents(all []corev1.Event, d Delegate, limit int) []Event {
 			Reason:   e.Reason,
 			Message:  strings.TrimSpace(e.Message),
 			Count:    max(e.Count, 1),
-			LastSeen: eventTime(e),
+			LastSeen: EventTime(e),
 		})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].LastSeen.After(out[j].LastSeen) })
@@ -78,7 +63,8 @@ func delegateEvents(all []corev1.Event, d Delegate, limit int) []Event {
 
 // eventTime is when an event was last seen, whichever of the old and new event fields the
 // component that wrote it filled in.
-func eventTime(e corev1.Event) time.Time {
+// EventTime is when an event last happened, whichever of its time fields the reporter set.
+func EventTime(e corev1.Event) time.Time {
 	var series time.Time
 	if e.Series != nil {
 		series = e.Series.LastObservedTime.Time
@@ -89,4 +75,26 @@ func eventTime(e corev1.Event) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// Concerns says whether an event is about the delegate: its workload, ReplicaSets, pods,
+// upgrader CronJob and the upgrader's Jobs.
+func Concerns(d Delegate, ref corev1.ObjectReference) bool {
+	switch ref.Kind {
+	case d.Workload.Kind:
+		return ref.Name == d.Workload.Name
+	case "ReplicaSet":
+		return d.Workload.Kind == "Deployment" && strings.HasPrefix(ref.Name, d.Workload.Name+"-")
+	case "Pod":
+		for _, p := range d.Pods {
+			if p.Name == ref.Name {
+				return true
+			}
+		}
+	case "CronJob":
+		return d.Upgrader != nil && ref.Name == d.Upgrader.CronJob
+	case "Job":
+		return d.Upgrader != nil && strings.HasPrefix(ref.Name, d.Upgrader.CronJob+"-")
+	}
+	return false
 }

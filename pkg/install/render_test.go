@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -289,12 +290,12 @@ func TestRenderDeployment(t *testing.T) {
 	d := find[appsv1.Deployment](t, render(v), "Deployment", "prod")
 
 	sel := map[string]string{"app.kubernetes.io/name": "prod", "app.kubernetes.io/instance": "prod", delegate.LabelName: "prod"}
-	if !equalMaps(d.Spec.Selector.MatchLabels, sel) {
+	if !maps.Equal(d.Spec.Selector.MatchLabels, sel) {
 		t.Errorf("selector %v, want the chart's %v", d.Spec.Selector.MatchLabels, sel)
 	}
 	// The selector is immutable; the managed-by label stays off the pods so that a Helm
 	// install's selector and ours agree.
-	if !equalMaps(d.Spec.Template.Labels, sel) {
+	if !maps.Equal(d.Spec.Template.Labels, sel) {
 		t.Errorf("pod labels %v, want %v", d.Spec.Template.Labels, sel)
 	}
 	if d.Spec.Replicas == nil || *d.Spec.Replicas != 3 {
@@ -362,18 +363,6 @@ func TestRenderDeployment(t *testing.T) {
 	}
 }
 
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
 func TestRenderConfigMap(t *testing.T) {
 	v := base()
 	v.ManagerEndpoint = "https://harness.example.com/"
@@ -388,7 +377,7 @@ func TestRenderConfigMap(t *testing.T) {
 		// The chart writes <endpoint>/log-service/; a trailing slash must not double.
 		"LOG_STREAMING_SERVICE_URL": "https://harness.example.com/log-service/",
 	}
-	if !equalMaps(cm.Data, want) {
+	if !maps.Equal(cm.Data, want) {
 		t.Errorf("data:\n got %v\nwant %v", cm.Data, want)
 	}
 }
@@ -591,7 +580,7 @@ func TestRenderProxy(t *testing.T) {
 	v.ProxyUser, v.ProxyPassword = "proxyuser", "proxy-pa55word"
 	objs := render(v)
 	cm := find[corev1.ConfigMap](t, objs, "ConfigMap", "prod-proxy")
-	if !equalMaps(cm.Data, map[string]string{"PROXY_HOST": "proxy.example.com", "PROXY_PORT": "3128", "PROXY_SCHEME": "http", "NO_PROXY": ".svc"}) {
+	if !maps.Equal(cm.Data, map[string]string{"PROXY_HOST": "proxy.example.com", "PROXY_PORT": "3128", "PROXY_SCHEME": "http", "NO_PROXY": ".svc"}) {
 		t.Errorf("proxy ConfigMap %v", cm.Data)
 	}
 	s := find[corev1.Secret](t, objs, "Secret", "prod-proxy")

@@ -291,7 +291,7 @@ func podWarnings(ctx context.Context, client kubernetes.Interface, namespace str
 			relevant = append(relevant, e)
 		}
 	}
-	sort.Slice(relevant, func(i, j int) bool { return eventTime(relevant[i]).After(eventTime(relevant[j])) })
+	sort.Slice(relevant, func(i, j int) bool { return delegate.EventTime(relevant[i]).After(delegate.EventTime(relevant[j])) })
 	var out []string
 	for i, e := range relevant {
 		if i == limit {
@@ -300,14 +300,4 @@ func podWarnings(ctx context.Context, client kubernetes.Interface, namespace str
 		out = append(out, fmt.Sprintf("%s %s: %s", e.InvolvedObject.Name, e.Reason, strings.TrimSpace(e.Message)))
 	}
 	return out
-}
-
-func eventTime(e corev1.Event) time.Time {
-	switch {
-	case !e.LastTimestamp.IsZero():
-		return e.LastTimestamp.Time
-	case !e.EventTime.IsZero():
-		return e.EventTime.Time
-	}
-	return e.CreationTimestamp.Time
 }

@@ -2,6 +2,7 @@ package install
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"testing"
 
@@ -159,7 +160,7 @@ func TestManifestEnvAndEmpty(t *testing.T) {
 	env := ManifestEnv(Values{ManagerEndpoint: "https://h.example.com/", Tags: "a", PollForTasks: ptr(false), ProxyHost: "p"})
 	want := map[string]string{"MANAGER_HOST_AND_PORT": "https://h.example.com/", "LOG_STREAMING_SERVICE_URL": "https://h.example.com/log-service/",
 		"DELEGATE_TAGS": "a", "POLL_FOR_TASKS": "false", "PROXY_HOST": "p"}
-	if !equalMaps(env, want) {
+	if !maps.Equal(env, want) {
 		t.Errorf("env %v, want %v", env, want)
 	}
 	if len(ManifestEnv(Values{})) != 0 {

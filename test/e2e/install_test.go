@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -148,7 +149,7 @@ func TestInstallUpgradeRollbackUninstall(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("second install: exit %d\n%s", res.code, res.stderr)
 	}
-	if after := pluginObjects(t, ns, name); !equalMaps(before, after) {
+	if after := pluginObjects(t, ns, name); !maps.Equal(before, after) {
 		t.Fatalf("a second identical install changed objects:\nbefore %v\nafter  %v", before, after)
 	}
 	if strings.Count(res.stdout, " unchanged") != len(before) {
@@ -197,18 +198,6 @@ func TestInstallUpgradeRollbackUninstall(t *testing.T) {
 
 func allOutput(r result) string { return r.stdout + r.stderr }
 
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
 // TestInstallRefusesHelmOwnedObjects: the chart's objects of the same name exist -> install
 // names them and their release and changes nothing; doctor --pre says the same.
 func TestInstallRefusesHelmOwnedObjects(t *testing.T) {
@@ -253,7 +242,7 @@ func TestInstallRefusesHelmOwnedObjects(t *testing.T) {
 			t.Errorf("install's refusal lacks %q:\n%s", want, allOutput(res))
 		}
 	}
-	if after := rvs(); !equalMaps(before, after) {
+	if after := rvs(); !maps.Equal(before, after) {
 		t.Errorf("a refused install changed objects:\nbefore %v\nafter  %v", before, after)
 	}
 
@@ -273,7 +262,7 @@ func TestInstallRefusesHelmOwnedObjects(t *testing.T) {
 	if res.code == 0 || !strings.Contains(res.stderr, "helm uninstall helm-delegate -n "+ns) {
 		t.Errorf("uninstall of a Helm-managed delegate should be refused with the helm command; exit %d:\n%s", res.code, res.stderr)
 	}
-	if after := rvs(); !equalMaps(before, after) {
+	if after := rvs(); !maps.Equal(before, after) {
 		t.Errorf("refused commands changed objects:\nbefore %v\nafter  %v", before, after)
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,21 +26,7 @@ const fixtureToken = "e2e-token-value-that-must-never-print"
 // as a user would, and returns the namespace.
 func applyFixture(t *testing.T, name string) string {
 	t.Helper()
-	ns := testNamespace(t, "disc-"+name)
-	data, err := os.ReadFile(filepath.Join("testdata", name+".yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), name+".yaml")
-	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(data), "NAMESPACE", ns)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	res := runCommand(t, env.kubectl, "apply", "-f", path)
-	if res.code != 0 {
-		t.Fatalf("kubectl apply %s: %s", name, res.stderr)
-	}
-	t.Cleanup(func() { runCommand(t, env.kubectl, "delete", "--ignore-not-found", "--wait=false", "-f", path) })
-	return ns
+	return applyFixtures(t, "disc-"+name, name)
 }
 
 func listDelegates(t *testing.T, args ...string) map[string]delegate.Delegate {
