@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package e2e runs the plugin and the real kubectl against a real kube-apiserver: the local
 // cluster (internal/localcluster), started once for the package, or the cluster KUBECONFIG
 // names when it is set.
