@@ -22,6 +22,13 @@ func restConfig(flags *genericclioptions.ConfigFlags) (*rest.Config, error) {
 	if err != nil {
 		return nil, explainConfigError(err)
 	}
+	// client-go's default limiter (5 requests a second, burst 10) otherwise sets the pace:
+	// doctor -A spent 22 of its 26 s waiting on it. Concurrency is bounded by the commands'
+	// own worker pools, and the API server's Priority and Fairness (on since 1.20, below the
+	// oldest supported version) protects the server; a limit set by the caller is kept.
+	if cfg.QPS == 0 && cfg.RateLimiter == nil {
+		cfg.QPS = -1
+	}
 	if cfg.Host == "http://localhost:8080" && (flags.APIServer == nil || *flags.APIServer == "") {
 		raw, err := flags.ToRawKubeConfigLoader().RawConfig()
 		if err == nil && len(raw.Clusters) == 0 {

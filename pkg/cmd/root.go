@@ -5,14 +5,23 @@ package cmd
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"strconv"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	// Authentication plugins (OIDC and friends) that kubeconfigs may name, as kubectl has them.
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
+	"k8s.io/klog/v2"
 )
+
+// maxVerbosity is the highest -v honoured: client-go logs request headers (credentials
+// masked) at 7, and response bodies from 8 on, which would print Secret data (the delegate
+// token) that inspect, doctor and collect read.
+const maxVerbosity = 7
 
 // NewRootCommand builds `kubectl delegate` with kubectl's global flags and every subcommand.
 func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
@@ -38,6 +47,9 @@ Kubernetes, and collects support bundles when a delegate will not come up.`,
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)
 	configFlags.AddFlags(root.PersistentFlags())
+	var verbosity int
+	root.PersistentFlags().IntVarP(&verbosity, "v", "v", 0, "Log level of the Kubernetes client, as kubectl's -v: 6 logs each request's method, URL, status and latency; capped at 7, since higher levels print response bodies that carry Secret data")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return applyVerbosity(verbosity, streams.ErrOut) }
 
 	root.AddCommand(
 		NewVersionCommand(configFlags, streams),
@@ -50,6 +62,20 @@ Kubernetes, and collects support bundles when a delegate will not come up.`,
 		NewCollectCommand(configFlags, streams),
 	)
 	return root
+}
+
+// applyVerbosity sets klog's level, which client-go's request logging reads.
+func applyVerbosity(level int, warn io.Writer) error {
+	if level < 0 {
+		return fmt.Errorf("-v: %d is not a log level (0 to %d)", level, maxVerbosity)
+	}
+	if level > maxVerbosity {
+		fmt.Fprintf(warn, "Warning: -v=%d would print response bodies with Secret data; using -v=%d\n", level, maxVerbosity)
+		level = maxVerbosity
+	}
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	return fs.Set("v", strconv.Itoa(level))
 }
 
 // options is what every command's Options implement: kubectl's Complete/Validate/Run.
