@@ -26,6 +26,8 @@ type Limits struct {
 	MaxTotalBytes int64
 	// MaxFiles is the most members (default 100,000).
 	MaxFiles int
+	// JSON bounds the shape of index.json and snapshot.json before they are decoded.
+	JSON JSONLimits
 }
 
 func (l *Limits) defaults() {
@@ -41,6 +43,7 @@ func (l *Limits) defaults() {
 	if l.MaxFiles <= 0 {
 		l.MaxFiles = 100_000
 	}
+	l.JSON.defaults()
 }
 
 // Bundle is what doctor reads back from a bundle.
@@ -140,15 +143,23 @@ func Read(r io.Reader, limits Limits) (*Bundle, error) {
 		return nil, fmt.Errorf("the bundle has no %s: it was not written by kubectl delegate collect, or collection stopped before it", SnapshotFile)
 	}
 	b := &Bundle{Snapshot: &diagnose.Snapshot{}}
-	if err := json.Unmarshal(snapshot, b.Snapshot); err != nil {
+	if err := decodeJSON(snapshot, b.Snapshot, limits.JSON); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", SnapshotFile, err)
 	}
 	if index != nil {
-		if err := json.Unmarshal(index, &b.Index); err != nil {
+		if err := decodeJSON(index, &b.Index, limits.JSON); err != nil {
 			return nil, fmt.Errorf("reading %s: %w", IndexFile, err)
 		}
 	}
 	return b, nil
+}
+
+// decodeJSON decodes data into v once its shape is within the limits.
+func decodeJSON(data []byte, v any, l JSONLimits) error {
+	if err := checkJSONShape(data, l); err != nil {
+		return err
+	}
+	return json.Unmarshal(data, v)
 }
 
 // memberName checks a member's path: relative, without "..", backslashes or NUL bytes, and

@@ -136,6 +136,9 @@ func (w *Writer) Errors() []TaskError {
 // and fill's error is returned for the caller to record. pre are redactions already made to
 // the content before fill wrote it.
 func (w *Writer) Add(name string, pre Counts, fill func(io.Writer) error) error {
+	if err := checkMemberName(name); err != nil {
+		return err
+	}
 	sp := &spool{}
 	defer sp.cleanup()
 	counts := Counts{}
