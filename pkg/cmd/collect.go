@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/kubectl-delegate/kubectl-delegate/internal/buildinfo"
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/bundle"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/collect"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/diagnose"
@@ -40,6 +41,7 @@ type CollectOptions struct {
 	Redact            bool
 	TimeoutPerPod     time.Duration
 	SupportMatrixFile string
+	Force             bool
 
 	matrix    diagnose.SupportMatrix
 	config    *rest.Config
@@ -96,6 +98,7 @@ collection was interrupted or lost the API server: index.json says what is missi
 	// A boolean flag: turning it off takes --redact=false, spelled out.
 	f.BoolVar(&o.Redact, "redact", true, "Hide secrets in the bundle; --redact=false is noted in index.json")
 	f.DurationVar(&o.TimeoutPerPod, "timeout-per-pod", time.Minute, "Time allowed for each task, e.g. one pod's description and logs")
+	f.BoolVar(&o.Force, "force", false, "Overwrite the output file when it exists")
 	f.StringVar(&o.SupportMatrixFile, "support-matrix", "", "YAML or JSON file listing the supported Kubernetes versions, for the doctor report in the bundle")
 	return cmd
 }
@@ -143,19 +146,18 @@ func (o *CollectOptions) Run(ctx context.Context) error {
 	defer stop()
 	started := o.now().UTC()
 	root := bundleRoot(o.Name, o.namespace, started)
-	path, out := o.Output, io.Writer(o.Out)
-	var file *os.File
+	path, out := o.Output, &recordingWriter{w: o.Out}
+	var file *bundleFile
 	if path != "-" {
 		if path == "" {
 			path = root + ".tar.gz"
 		}
 		var err error
-		// 0600: even redacted, a bundle describes the cluster.
-		if file, err = os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600); err != nil {
-			return fmt.Errorf("creating the bundle: %w", err)
+		if file, err = createBundleFile(path, o.Force); err != nil {
+			return err
 		}
-		defer file.Close()
-		out = file
+		defer file.abort() // a no-op once committed
+		out.w = file
 	}
 	var notFound error
 	opts := collect.Options{
@@ -173,19 +175,18 @@ func (o *CollectOptions) Run(ctx context.Context) error {
 		}
 	}
 	res, err := collect.Collect(ctx, o.config, out, opts)
-	if err != nil {
-		if file != nil {
-			_ = file.Close()
-			_ = os.Remove(path)
-		}
-		if notFound != nil {
-			return notFound
-		}
+	switch {
+	case notFound != nil:
+		return notFound
+	case out.err != nil:
+		// The local side failed (a full disk, a closed pipe): not the API server.
+		return fmt.Errorf("writing the bundle to %s: %w", bundleWhere(path), out.err)
+	case err != nil:
 		return explainServerError(o.config.Host, err)
 	}
 	if file != nil {
-		if err := file.Close(); err != nil {
-			return fmt.Errorf("writing the bundle: %w", err)
+		if err := file.commit(); err != nil {
+			return err
 		}
 	}
 	return o.summarise(path, res)
@@ -196,10 +197,7 @@ func (o *CollectOptions) summarise(path string, res collect.Result) error {
 	if isTerminal(o.ErrOut) {
 		fmt.Fprint(o.ErrOut, "\r\033[K") // the progress line
 	}
-	where := path
-	if path == "-" {
-		where = "stdout"
-	}
+	where := bundleWhere(path)
 	fmt.Fprintf(o.ErrOut, "Bundle written to %s (%s, %d files, %d values redacted)\n", where, humanBytes(res.Bytes), res.Files, res.Redacted)
 	if !o.Redact {
 		fmt.Fprintln(o.ErrOut, "Warning: collected with --redact=false: the bundle may hold tokens, passwords and keys.")
@@ -224,6 +222,28 @@ func (o *CollectOptions) summarise(path string, res collect.Result) error {
 	return &exitError{code: exitPartial}
 }
 
+func bundleWhere(path string) string {
+	if path == "-" {
+		return "stdout"
+	}
+	return path
+}
+
+// recordingWriter keeps the first error of the bundle's output, so that a failure to write
+// it is told apart from a failure to read the cluster.
+type recordingWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (r *recordingWriter) Write(p []byte) (int, error) {
+	n, err := r.w.Write(p)
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	return n, err
+}
+
 // flagsForIndex are the options recorded in index.json.
 func (o *CollectOptions) flagsForIndex() map[string]any {
 	return map[string]any{
@@ -243,7 +263,8 @@ func bundleRoot(name, namespace string, t time.Time) string {
 	case namespace != "":
 		scope = namespace
 	}
-	return "delegate-bundle-" + scope + "-" + t.Format("20060102T150405Z")
+	// The scope comes from flags; escaped all the same, since it names a file and a directory.
+	return "delegate-bundle-" + bundle.Component(scope) + "-" + t.Format("20060102T150405Z")
 }
 
 func humanBytes(n int64) string {

@@ -35,6 +35,15 @@ func explainServerError(server string, err error) error {
 		}
 		return err
 	}
+	// Only a failed exchange with the server is the server's: a full disk under collect -O
+	// or a bad value found while running would otherwise send the user to the cluster.
+	var (
+		urlErr *url.Error
+		netErr *net.OpError // not net.Error: a syscall.Errno such as ENOSPC satisfies that
+	)
+	if !apierrors.IsUnauthorized(err) && !errors.As(err, &urlErr) && !errors.As(err, &netErr) {
+		return err
+	}
 	return fmt.Errorf("cannot reach the Kubernetes API server at %s: %s", server, rootCause(err))
 }
 

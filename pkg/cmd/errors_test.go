@@ -39,7 +39,6 @@ func TestExplainServerError(t *testing.T) {
 		{"unknown authority", clientGoError(x509.UnknownAuthorityError{}), "unknown authority"},
 		{"wrong host in certificate", clientGoError(x509.HostnameError{Host: "10.1.2.3", Certificate: &x509.Certificate{}}), "not valid for 10.1.2.3"},
 		{"unauthorized", apierrors.NewUnauthorized("bad token"), "credentials rejected"},
-		{"anything else", errors.New("something odd"), "something odd"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -59,6 +58,17 @@ func TestExplainServerError(t *testing.T) {
 		apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "", errors.New("no"))))
 	if !apierrors.IsForbidden(forbidden) || strings.Contains(forbidden.Error(), "cannot reach") || !strings.Contains(forbidden.Error(), "-n NAMESPACE") {
 		t.Errorf("a refusal is not an unreachable server: %v", forbidden)
+	}
+	// Errors that are not about the connection are not blamed on the server: a full disk
+	// under collect -O, a bad flag value found while running.
+	for _, local := range []error{
+		errors.New("something odd"),
+		fmt.Errorf("writing the bundle: %w", &os.PathError{Op: "write", Path: "/tmp/b.tar.gz", Err: syscall.ENOSPC}),
+		fmt.Errorf("--role: no Role or ClusterRole named %q", "x"),
+	} {
+		if got := explainServerError("https://127.0.0.1:6443", local); got.Error() != local.Error() {
+			t.Errorf("%v was reported as %q", local, got)
+		}
 	}
 	if explainServerError("x", nil) != nil {
 		t.Error("a nil error must stay nil")
