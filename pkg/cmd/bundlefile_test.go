@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/collect"
 )
 
 func TestBundleFileAppearsOnlyWhenComplete(t *testing.T) {
@@ -93,5 +95,13 @@ func assertOnlyFiles(t *testing.T, dir string, want ...string) {
 	}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("files %v, want %v", got, want)
+	}
+}
+
+func TestCollectProgressEscapesClusterNames(t *testing.T) {
+	var out strings.Builder
+	newProgress(&out)(collect.Progress{Done: 1, Total: 2, Task: "pod ns/x\x1b[2J\nfake row"})
+	if got := out.String(); strings.Contains(got, "\x1b") || strings.Count(got, "\n") != 1 {
+		t.Errorf("progress line %q carries a control character from the cluster", got)
 	}
 }

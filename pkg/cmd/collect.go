@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/kubectl-delegate/kubectl-delegate/internal/buildinfo"
+	"github.com/kubectl-delegate/kubectl-delegate/internal/printable"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/bundle"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/collect"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
@@ -217,7 +218,7 @@ func (o *CollectOptions) summarise(path string, res collect.Result) error {
 			fmt.Fprintf(o.ErrOut, "  ... and %d more\n", len(res.Errors)-shown)
 			break
 		}
-		fmt.Fprintf(o.ErrOut, "  - %s: %s: %s\n", e.Task, e.Kind, e.Error)
+		fmt.Fprintf(o.ErrOut, "  - %s: %s: %s\n", printable.String(e.Task), e.Kind, printable.String(e.Error))
 	}
 	return &exitError{code: exitPartial}
 }
@@ -288,13 +289,15 @@ func newProgress(w io.Writer) func(collect.Progress) {
 		if p.Err != nil {
 			status = " (failed)"
 		}
+		task := printable.String(p.Task) // names from the cluster
+
 		if tty {
-			fmt.Fprintf(w, "\r\033[K[%d/%d] %s%s", p.Done, p.Total, p.Task, status)
+			fmt.Fprintf(w, "\r\033[K[%d/%d] %s%s", p.Done, p.Total, task, status)
 			if p.Done == p.Total {
 				fmt.Fprint(w, "\r\033[K")
 			}
 			return
 		}
-		fmt.Fprintf(w, "[%d/%d] %s%s\n", p.Done, p.Total, p.Task, status)
+		fmt.Fprintf(w, "[%d/%d] %s%s\n", p.Done, p.Total, task, status)
 	}
 }
