@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,11 +11,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-delegate/kubectl-delegate/internal/buildinfo"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/diagnose"
@@ -76,7 +76,11 @@ func installNamespace(flags *genericclioptions.ConfigFlags) string {
 
 // NewInstallCommand builds `kubectl delegate install`.
 func NewInstallCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &InstallOptions{configFlags: configFlags, IOStreams: streams}
+	return newInstallCommand(&InstallOptions{configFlags: configFlags, IOStreams: streams})
+}
+
+// newInstallCommand binds the command's flags to o.
+func newInstallCommand(o *InstallOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "install NAME --account-id ID --token-file PATH",
 		Short: "Install a delegate: the objects of the Helm chart harness-delegate-ng, applied server-side",
@@ -396,18 +400,36 @@ func printObjects(w io.Writer, output string, objs []install.Object, results []i
 		}
 		return nil
 	}
-	var items []map[string]any
+	items, err := dryRunItems(objs, results, showSecrets)
+	if err != nil {
+		return err
+	}
+	if output == "json" {
+		list := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "List", "items": items}}
+		return (&printers.JSONPrinter{}).PrintObj(list, w)
+	}
+	yamlPrinter := &printers.YAMLPrinter{} // separates the objects with ---
+	for _, item := range items {
+		if err := yamlPrinter.PrintObj(&unstructured.Unstructured{Object: item.(map[string]any)}, w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dryRunItems are the objects as the server returned them from its dry run (as rendered for
+// a client dry run), Secrets redacted unless showSecrets.
+func dryRunItems(objs []install.Object, results []install.Result, showSecrets bool) ([]any, error) {
+	items := make([]any, 0, len(objs))
 	for i, obj := range objs {
 		var m map[string]any
 		if results != nil && i < len(results) && results[i].Applied != nil {
 			m = results[i].Applied.Object
-			if md, ok := m["metadata"].(map[string]any); ok {
-				delete(md, "managedFields")
-			}
+			unstructured.RemoveNestedField(m, "metadata", "managedFields")
 		} else {
 			u, err := install.ToUnstructured(obj)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			m = u.Object
 		}
@@ -416,28 +438,7 @@ func printObjects(w io.Writer, output string, objs []install.Object, results []i
 		}
 		items = append(items, m)
 	}
-	if output == "json" {
-		list := map[string]any{"apiVersion": "v1", "kind": "List", "items": items}
-		data, err := json.MarshalIndent(list, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(w, "%s\n", data)
-		return err
-	}
-	for i, m := range items {
-		data, err := yaml.Marshal(m)
-		if err != nil {
-			return err
-		}
-		if i > 0 {
-			fmt.Fprintln(w, "---")
-		}
-		if _, err := w.Write(data); err != nil {
-			return err
-		}
-	}
-	return nil
+	return items, nil
 }
 
 // redactSecretData replaces every Secret value, so that printed objects can be shared.

@@ -40,7 +40,11 @@ type UpgradeOptions struct {
 
 // NewUpgradeCommand builds `kubectl delegate upgrade`.
 func NewUpgradeCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &UpgradeOptions{configFlags: configFlags, IOStreams: streams}
+	return newUpgradeCommand(&UpgradeOptions{configFlags: configFlags, IOStreams: streams})
+}
+
+// newUpgradeCommand binds the command's flags to o.
+func newUpgradeCommand(o *UpgradeOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "upgrade NAME [--image IMAGE] [--replicas N] [--cpu Q] [--memory Q] [...]",
 		Short: "Change a delegate's image, replicas, resources or settings, and roll back if it fails",
