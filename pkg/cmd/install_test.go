@@ -126,14 +126,13 @@ func TestExplainInstallError(t *testing.T) {
 		if err.Error() != tc.want {
 			t.Errorf("%T:\n%s\nwant\n%s", tc.err, err, tc.want)
 		}
+		code := 0 // a plain error, exit code 1 as any other
 		var exit *exitError
-		if code := map[bool]int{true: 0}[!errors.As(err, &exit)]; exit != nil {
+		if errors.As(err, &exit) {
 			code = exit.code
-			if code != tc.exitCode {
-				t.Errorf("%T: exit code %d, want %d", tc.err, code, tc.exitCode)
-			}
-		} else if tc.exitCode != 0 {
-			t.Errorf("%T: no exit code, want %d", tc.err, tc.exitCode)
+		}
+		if code != tc.exitCode {
+			t.Errorf("%T: exit code %d, want %d", tc.err, code, tc.exitCode)
 		}
 	}
 }
