@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,18 +11,14 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-delegate/kubectl-delegate/internal/buildinfo"
-	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/diagnose"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/install"
 )
@@ -81,7 +76,11 @@ func installNamespace(flags *genericclioptions.ConfigFlags) string {
 
 // NewInstallCommand builds `kubectl delegate install`.
 func NewInstallCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &InstallOptions{configFlags: configFlags, IOStreams: streams}
+	return newInstallCommand(&InstallOptions{configFlags: configFlags, IOStreams: streams})
+}
+
+// newInstallCommand binds the command's flags to o.
+func newInstallCommand(o *InstallOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "install NAME --account-id ID --token-file PATH",
 		Short: "Install a delegate: the objects of the Helm chart harness-delegate-ng, applied server-side",
@@ -190,120 +189,166 @@ func validateApplyFlags(dryRun, output string) error {
 
 // Run renders, checks, applies and waits.
 func (o *InstallOptions) Run(ctx context.Context) error {
-	v := o.values
 	if o.DryRun == "client" {
-		objs := install.Render(v, install.RenderOptions{Namespace: o.namespace, PluginVersion: buildinfo.Version})
+		objs := install.Render(o.values, install.RenderOptions{Namespace: o.namespace, PluginVersion: buildinfo.Version})
 		return o.printDryRun(objs, nil)
 	}
-	c := o.cluster
-	if err := resolveCustomRole(ctx, c.kube, &v, o.namespace); err != nil {
-		return explainServerError(c.server, err)
-	}
-	objs := install.Render(v, install.RenderOptions{Namespace: o.namespace, PluginVersion: buildinfo.Version})
-	existing, lookupErr := install.Lookup(ctx, c.dynamic, objs)
-	if lookupErr != nil && (o.SkipPreflight || !apierrors.IsForbidden(lookupErr)) {
-		return explainServerError(c.server, lookupErr)
-	}
-	if d := existingDeployment(existing); d != nil && d.Owner.Plugin && o.DryRun == "none" {
-		fmt.Fprintf(o.ErrOut, "Delegate %s is installed already: applying the settings given (kubectl delegate upgrade keeps the ones not given)\n", v.DelegateName)
-	}
-	conflicts := install.Conflicts(existing, v.DelegateName)
-	if !o.SkipPreflight {
-		// A user who may not even read the objects hears why from the preflight.
-		if err := o.preflight(ctx, v, objs, existing, lookupErr); err != nil {
-			return err
-		}
-		if lookupErr != nil {
-			return explainServerError(c.server, lookupErr)
-		}
-	} else if len(conflicts) > 0 && !o.ForceConflicts {
-		return &install.ConflictError{Conflicts: conflicts}
+	steps := newStepPrinter(o.IOStreams)
+	inst := install.New(o.cluster.kube, o.cluster.dynamic, o.installSettings(), steps.event)
+	plan, results, err := inst.Install(ctx, o.values)
+	steps.close()
+	if err != nil {
+		return explainInstallError(o.cluster.server, err)
 	}
 	if o.DryRun == "server" {
-		results, err := install.Apply(ctx, c.dynamic, objs, existing, install.ApplyOptions{DryRun: true, Force: o.ForceConflicts})
-		if err != nil {
-			return dryRunNamespaceHint(err, o.namespace)
-		}
-		return o.printDryRun(objs, results)
+		return o.printDryRun(plan.Objects, results)
 	}
-	if err := ensureNamespace(ctx, c.kube, o.namespace, o.Out); err != nil {
-		return explainServerError(c.server, err)
-	}
-	if err := checkThenApply(ctx, c, objs, existing, o.ForceConflicts, "install", o.Out); err != nil {
-		return err
-	}
-	if !o.Wait {
-		return nil
-	}
-	return waitRollout(ctx, c.kube, o.namespace, v.DelegateName, o.Timeout, o.Out)
+	return nil
 }
 
-// preflight runs doctor --pre's checks on the planned install and stops on a failure.
-func (o *InstallOptions) preflight(ctx context.Context, v install.Values, objs []install.Object, existing []install.Existing, lookupErr error) error {
-	report, err := preflightReport(ctx, o.cluster.kube, v, o.namespace, objs, existing, lookupErr, o.ForceConflicts, o.matrix)
-	if err != nil {
-		return explainServerError(o.cluster.server, err)
+// installSettings are the flags as the installer takes them.
+func (o *InstallOptions) installSettings() install.Settings {
+	return install.Settings{
+		Namespace:      o.namespace,
+		PluginVersion:  buildinfo.Version,
+		DryRun:         o.DryRun == "server",
+		ForceConflicts: o.ForceConflicts,
+		SkipPreflight:  o.SkipPreflight,
+		SupportMatrix:  o.matrix,
+		Wait:           o.Wait,
+		Timeout:        o.Timeout,
 	}
-	if report.Summary.Fail == 0 {
-		if report.Summary.Warn > 0 {
-			fmt.Fprintln(o.ErrOut, "Preflight warnings:")
-			printNonPassing(o.ErrOut, report)
-		}
-		return nil
-	}
-	fmt.Fprintln(o.ErrOut, "Preflight checks failed; nothing was changed:")
-	printNonPassing(o.ErrOut, report)
-	return &exitError{code: 3, err: errors.New("preflight failed: fix the failures above, or pass --skip-preflight to install anyway")}
 }
 
+// explainInstallError names the flag behind an installer's error and explains a failed
+// request; the messages are the ones users and the e2e tests know.
+func explainInstallError(server string, err error) error {
+	var (
+		cluster   *install.ClusterError
+		role      *install.RoleError
+		preflight *install.PreflightError
+		conflict  *install.ConflictError
+		field     *install.FieldConflictError
+		missingNS *install.NamespaceMissingError
+		rejected  *install.RejectedError
+		helm      *install.HelmOwnedError
+		kept      *install.KeptError
+		rolled    *install.RolledBackError
+	)
+	switch {
+	case errors.As(err, &role):
+		if role.Err != nil {
+			return explainServerError(server, roleError(role))
+		}
+		// The server answered that there is no such role: it is not out of reach.
+		return roleError(role)
+	case errors.As(err, &cluster):
+		return explainServerError(server, cluster.Err)
+	case errors.As(err, &preflight):
+		return &exitError{code: 3, err: errors.New("preflight failed: fix the failures above, or pass --skip-preflight to install anyway")}
+	case errors.As(err, &conflict):
+		return fmt.Errorf("%w, or pass --force-conflicts to take the objects over", conflict)
+	case errors.As(err, &rejected) && errors.As(err, &field):
+		return fmt.Errorf("the API server rejected the %s, nothing was changed: %w", rejected.What, fieldConflictError(field))
+	case errors.As(err, &field):
+		return fieldConflictError(field)
+	case errors.As(err, &missingNS):
+		return fmt.Errorf("--dry-run=server needs namespace %s to exist (install creates it; a dry run cannot): %w", missingNS.Namespace, missingNS.Err)
+	case errors.As(err, &helm):
+		return fmt.Errorf("%w\nor pass --force to change it here anyway", helm)
+	case errors.As(err, &kept):
+		return fmt.Errorf("%w\nthe new revision stays in place (--atomic=false): kubectl rollout undo deployment/%s -n %s goes back", kept.Err, kept.Deployment, kept.Namespace)
+	case errors.As(err, &rolled):
+		return &exitError{code: 1, err: rolled}
+	case errors.Is(err, install.ErrNothingToChange):
+		return errors.New("nothing to change: name what to upgrade, e.g. --image, --replicas, --cpu, --memory, --tags")
+	}
+	return err
+}
+
+func roleError(e *install.RoleError) error {
+	if e.Err != nil {
+		return fmt.Errorf("looking up --role %s: %w", e.Role, e.Err)
+	}
+	return fmt.Errorf("--role %s: no Role %s in namespace %s and no ClusterRole %s; create it first, or use cluster-admin, cluster-viewer or namespace-admin",
+		e.Role, e.Role, e.Namespace, e.Role)
+}
+
+func fieldConflictError(e *install.FieldConflictError) error {
+	return fmt.Errorf("%s: other field managers own fields install would change (pass --force-conflicts to take them over): %w", e.Ref, e.Err)
+}
+
+// stepPrinter prints the installer's steps as kubectl apply and rollout status do: results
+// on stdout, what the user must read on stderr.
+type stepPrinter struct {
+	genericiooptions.IOStreams
+	onTerminal bool
+	// open is a rollout status line on the terminal that the next output must end first.
+	open bool
+}
+
+func newStepPrinter(streams genericiooptions.IOStreams) *stepPrinter {
+	return &stepPrinter{IOStreams: streams, onTerminal: isTerminal(streams.Out)}
+}
+
+func (p *stepPrinter) event(e install.Event) {
+	if e.Kind == install.Rollout {
+		p.rollout(e.Deployment, e.Rollout)
+		return
+	}
+	p.close()
+	switch e.Kind {
+	case install.NamespaceCreated:
+		fmt.Fprintf(p.Out, "namespace/%s created\n", e.Ref)
+	case install.Applied:
+		fmt.Fprintf(p.Out, "%s %s\n", kubectlRef(e.Ref), e.Action)
+	case install.Deleted:
+		fmt.Fprintf(p.Out, "%s deleted\n", kubectlRef(e.Ref))
+	case install.Reinstalling:
+		fmt.Fprintf(p.ErrOut, "Delegate %s is installed already: applying the settings given (kubectl delegate upgrade keeps the ones not given)\n", e.Delegate)
+	case install.PreflightWarnings:
+		fmt.Fprintln(p.ErrOut, "Preflight warnings:")
+		printNonPassing(p.ErrOut, e.Report)
+	case install.PreflightFailed:
+		fmt.Fprintln(p.ErrOut, "Preflight checks failed; nothing was changed:")
+		printNonPassing(p.ErrOut, e.Report)
+	case install.RollingBack:
+		fmt.Fprintf(p.ErrOut, "Upgrade failed: %v\nRolling back to the previous revision...\n", e.Err)
+	case install.HelmTakeOver:
+		fmt.Fprintf(p.ErrOut, "Warning: delegate %s belongs to Helm release %q; the next helm upgrade will revert this change\n", e.Delegate, e.Ref)
+	}
+}
+
+// rollout rewrites one status line on a terminal and prints a line per change otherwise.
+func (p *stepPrinter) rollout(name string, s install.RolloutStatus) {
+	line := fmt.Sprintf("Waiting for deployment %s rollout: %s", name, s.Message)
+	if s.Done {
+		line = fmt.Sprintf("deployment %s: %s", name, s.Message)
+	}
+	if !p.onTerminal {
+		fmt.Fprintln(p.Out, line)
+		return
+	}
+	fmt.Fprintf(p.Out, "\r\033[K%s", line)
+	p.open = !s.Done
+	if s.Done {
+		fmt.Fprintln(p.Out)
+	}
+}
+
+// close ends a status line left open by a rollout that did not finish.
+func (p *stepPrinter) close() {
+	if p.open {
+		fmt.Fprintln(p.Out)
+		p.open = false
+	}
+}
+
+// preflightReport runs doctor --pre's checks on a planned install (doctor --pre's entry).
 func preflightReport(ctx context.Context, kube kubernetes.Interface, v install.Values, namespace string, objs []install.Object,
 	existing []install.Existing, lookupErr error, force bool, matrix diagnose.SupportMatrix) (diagnose.Report, error) {
-	plan := diagnose.PrePlan{Delegate: plannedDelegate(v, namespace), SupportMatrix: matrix, ForceConflicts: force, Grants: grantsOf(v, namespace)}
-	if lookupErr != nil {
-		plan.ExistingError = lookupErr.Error()
-	}
-	for _, obj := range objs {
-		plan.Objects = append(plan.Objects, diagnose.PlannedObject{Group: obj.Resource.Group, Resource: obj.Resource.Resource,
-			Kind: obj.Kind, Namespace: obj.Namespace, Name: obj.Name})
-	}
-	for _, e := range existing {
-		if e.Exists() {
-			plan.Existing = append(plan.Existing, diagnose.ExistingObject{Ref: e.Object.Ref(), Owner: e.Owner})
-		}
-	}
-	snap, err := diagnose.GatherPre(ctx, kube, plan)
-	if err != nil {
-		return diagnose.Report{}, err
-	}
-	return diagnose.NewReport(diagnose.RunPre(snap)), nil
-}
-
-// grantsOf are the existing roles the install binds, which the user must be allowed to bind.
-func grantsOf(v install.Values, namespace string) []diagnose.PlannedObject {
-	clusterRole := func(name string) diagnose.PlannedObject {
-		return diagnose.PlannedObject{Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Kind: "ClusterRole", Name: name}
-	}
-	switch v.K8sPermissionsType {
-	case install.PermClusterAdmin:
-		return []diagnose.PlannedObject{clusterRole("cluster-admin")}
-	case install.PermClusterViewer:
-		return []diagnose.PlannedObject{clusterRole("view")}
-	case install.PermNamespaceAdmin:
-		return nil // the Role is created by the install: create covers it
-	}
-	if v.CustomRoleKind == "ClusterRole" {
-		g := clusterRole(v.K8sPermissionsType)
-		g.Namespace = namespace // bound by a RoleBinding, within the namespace
-		return []diagnose.PlannedObject{g}
-	}
-	return []diagnose.PlannedObject{{Group: "rbac.authorization.k8s.io", Resource: "roles", Kind: "Role", Namespace: namespace, Name: v.K8sPermissionsType}}
-}
-
-func plannedDelegate(v install.Values, namespace string) delegate.Delegate {
-	memory := resource.MustParse(v.Memory)
-	requests := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(v.CPU), corev1.ResourceMemory: memory}
-	limits := corev1.ResourceList{corev1.ResourceMemory: memory}
-	return diagnose.PlannedDelegate(namespace, v.DelegateName, *v.Replicas, requests, limits)
+	plan := &install.Plan{Values: v, Objects: objs, Existing: existing, LookupErr: lookupErr}
+	return install.PreflightReport(ctx, kube, plan, namespace, force, matrix)
 }
 
 func printNonPassing(w io.Writer, r diagnose.Report) {
@@ -318,71 +363,13 @@ func printNonPassing(w io.Writer, r diagnose.Report) {
 	}
 }
 
-// resolveCustomRole finds out whether a custom role name is a Role in the namespace or a
-// ClusterRole, when --role did not say.
+// resolveCustomRole finds out whether a custom --role is a Role or a ClusterRole (doctor --pre's entry).
 func resolveCustomRole(ctx context.Context, kube kubernetes.Interface, v *install.Values, namespace string) error {
-	switch v.K8sPermissionsType {
-	case install.PermClusterAdmin, install.PermClusterViewer, install.PermNamespaceAdmin:
-		return nil
+	err := install.ResolveCustomRole(ctx, kube, v, namespace)
+	var role *install.RoleError
+	if errors.As(err, &role) {
+		return roleError(role)
 	}
-	if v.CustomRoleKind != "" {
-		return nil
-	}
-	_, err := kube.RbacV1().Roles(namespace).Get(ctx, v.K8sPermissionsType, metav1.GetOptions{})
-	if err == nil {
-		v.CustomRoleKind = "Role"
-		return nil
-	}
-	if !apierrors.IsNotFound(err) {
-		return fmt.Errorf("looking up --role %s: %w", v.K8sPermissionsType, err)
-	}
-	if _, err := kube.RbacV1().ClusterRoles().Get(ctx, v.K8sPermissionsType, metav1.GetOptions{}); err == nil {
-		v.CustomRoleKind = "ClusterRole"
-		return nil
-	} else if !apierrors.IsNotFound(err) {
-		return fmt.Errorf("looking up --role %s: %w", v.K8sPermissionsType, err)
-	}
-	return fmt.Errorf("--role %s: no Role %s in namespace %s and no ClusterRole %s; create it first, or use cluster-admin, cluster-viewer or namespace-admin",
-		v.K8sPermissionsType, v.K8sPermissionsType, namespace, v.K8sPermissionsType)
-}
-
-func existingDeployment(existing []install.Existing) *install.Existing {
-	for i := range existing {
-		if existing[i].Object.Kind == "Deployment" && existing[i].Exists() {
-			return &existing[i]
-		}
-	}
-	return nil
-}
-
-func ensureNamespace(ctx context.Context, kube kubernetes.Interface, namespace string, out io.Writer) error {
-	_, err := kube.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
-	if err == nil || !apierrors.IsNotFound(err) {
-		return err
-	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
-	if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{FieldManager: install.FieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating namespace %s: %w", namespace, err)
-	}
-	fmt.Fprintf(out, "namespace/%s created\n", namespace)
-	return nil
-}
-
-func dryRunNamespaceHint(err error, namespace string) error {
-	if apierrors.IsNotFound(err) && strings.Contains(err.Error(), "namespaces") {
-		return fmt.Errorf("--dry-run=server needs namespace %s to exist (install creates it; a dry run cannot): %w", namespace, err)
-	}
-	return err
-}
-
-// checkThenApply has the API server check every object in a dry run before the first is
-// written, so that a rejected object does not leave half an install behind, then applies.
-func checkThenApply(ctx context.Context, c *installClient, objs []install.Object, existing []install.Existing, force bool, what string, out io.Writer) error {
-	if _, err := install.Apply(ctx, c.dynamic, objs, existing, install.ApplyOptions{DryRun: true, Force: force}); err != nil {
-		return fmt.Errorf("the API server rejected the %s, nothing was changed: %w", what, err)
-	}
-	results, err := install.Apply(ctx, c.dynamic, objs, existing, install.ApplyOptions{Force: force})
-	printResults(out, results)
 	return err
 }
 
@@ -393,12 +380,6 @@ func kubectlRef(ref string) string {
 		parts = parts[len(parts)-2:]
 	}
 	return strings.ToLower(strings.Join(parts, "/"))
-}
-
-func printResults(w io.Writer, results []install.Result) {
-	for _, r := range results {
-		fmt.Fprintf(w, "%s %s\n", kubectlRef(r.Ref), r.Action)
-	}
 }
 
 // printDryRun prints the objects (-o) or what would happen to each.
@@ -419,18 +400,36 @@ func printObjects(w io.Writer, output string, objs []install.Object, results []i
 		}
 		return nil
 	}
-	var items []map[string]any
+	items, err := dryRunItems(objs, results, showSecrets)
+	if err != nil {
+		return err
+	}
+	if output == "json" {
+		list := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "List", "items": items}}
+		return (&printers.JSONPrinter{}).PrintObj(list, w)
+	}
+	yamlPrinter := &printers.YAMLPrinter{} // separates the objects with ---
+	for _, item := range items {
+		if err := yamlPrinter.PrintObj(&unstructured.Unstructured{Object: item.(map[string]any)}, w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dryRunItems are the objects as the server returned them from its dry run (as rendered for
+// a client dry run), Secrets redacted unless showSecrets.
+func dryRunItems(objs []install.Object, results []install.Result, showSecrets bool) ([]any, error) {
+	items := make([]any, 0, len(objs))
 	for i, obj := range objs {
 		var m map[string]any
 		if results != nil && i < len(results) && results[i].Applied != nil {
 			m = results[i].Applied.Object
-			if md, ok := m["metadata"].(map[string]any); ok {
-				delete(md, "managedFields")
-			}
+			unstructured.RemoveNestedField(m, "metadata", "managedFields")
 		} else {
 			u, err := install.ToUnstructured(obj)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			m = u.Object
 		}
@@ -439,28 +438,7 @@ func printObjects(w io.Writer, output string, objs []install.Object, results []i
 		}
 		items = append(items, m)
 	}
-	if output == "json" {
-		list := map[string]any{"apiVersion": "v1", "kind": "List", "items": items}
-		data, err := json.MarshalIndent(list, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(w, "%s\n", data)
-		return err
-	}
-	for i, m := range items {
-		data, err := yaml.Marshal(m)
-		if err != nil {
-			return err
-		}
-		if i > 0 {
-			fmt.Fprintln(w, "---")
-		}
-		if _, err := w.Write(data); err != nil {
-			return err
-		}
-	}
-	return nil
+	return items, nil
 }
 
 // redactSecretData replaces every Secret value, so that printed objects can be shared.

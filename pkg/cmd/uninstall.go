@@ -12,10 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -84,43 +80,46 @@ func (o *UninstallOptions) Validate() error {
 
 // Run finds the objects, confirms, and deletes them.
 func (o *UninstallOptions) Run(ctx context.Context) error {
-	c := o.cluster
-	objs, err := install.Installed(ctx, c.dynamic, o.namespace, o.Name)
+	steps := newStepPrinter(o.IOStreams)
+	inst := install.New(o.cluster.kube, o.cluster.dynamic, install.Settings{Namespace: o.namespace, Timeout: o.Timeout}, steps.event)
+	objs, err := inst.Installed(ctx, o.Name)
 	if err != nil {
-		return explainServerError(c.server, err)
+		return explainInstallError(o.cluster.server, err)
 	}
 	if len(objs) == 0 {
 		return o.notOurs(ctx)
 	}
-	if !o.Yes {
-		fmt.Fprintf(o.Out, "Delete these %d objects of delegate %s?\n", len(objs), o.Name)
-		for _, obj := range objs {
-			fmt.Fprintf(o.Out, "  %s\n", obj.Ref())
-		}
-		if o.DeleteNamespace {
-			fmt.Fprintf(o.Out, "  Namespace/%s, with everything else in it\n", o.namespace)
-		}
-		if !confirm(o.In, o.Out) {
-			return errors.New("nothing was deleted")
-		}
+	if !o.Yes && !o.confirm(objs) {
+		return errors.New("nothing was deleted")
 	}
-	deleted, err := install.Delete(ctx, c.dynamic, objs)
-	for _, ref := range deleted {
-		fmt.Fprintf(o.Out, "%s deleted\n", kubectlRef(ref))
-	}
-	if err != nil {
-		return explainServerError(c.server, err)
+	if err := inst.Delete(ctx, objs); err != nil {
+		return explainServerError(o.cluster.server, err)
 	}
 	if o.DeleteNamespace {
-		if err := c.kube.CoreV1().Namespaces().Delete(ctx, o.namespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("deleting namespace %s: %w", o.namespace, err)
+		if err := inst.DeleteNamespace(ctx); err != nil {
+			return err
 		}
-		fmt.Fprintf(o.Out, "namespace/%s deleted\n", o.namespace)
 	}
 	if !o.Wait {
 		return nil
 	}
-	return o.waitForPods(ctx)
+	if err := inst.WaitForPodsGone(ctx, o.Name); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.Out, "delegate %s uninstalled\n", o.Name)
+	return nil
+}
+
+// confirm lists what would go and asks.
+func (o *UninstallOptions) confirm(objs []install.Object) bool {
+	fmt.Fprintf(o.Out, "Delete these %d objects of delegate %s?\n", len(objs), o.Name)
+	for _, obj := range objs {
+		fmt.Fprintf(o.Out, "  %s\n", obj.Ref())
+	}
+	if o.DeleteNamespace {
+		fmt.Fprintf(o.Out, "  Namespace/%s, with everything else in it\n", o.namespace)
+	}
+	return confirm(o.In, o.Out)
 }
 
 // notOurs explains why there is nothing to uninstall: no such delegate, or one this plugin
@@ -132,29 +131,12 @@ func (o *UninstallOptions) notOurs(ctx context.Context) error {
 	}
 	switch d.InstallMethod {
 	case delegate.Helm:
-		return fmt.Errorf("delegate %s belongs to Helm release %q; remove it with:\n  helm uninstall %s -n %s", d.Name, helmRelease(d), helmRelease(d), d.Namespace)
+		return fmt.Errorf("delegate %s belongs to Helm release %q; remove it with:\n  helm uninstall %s -n %s", d.Name, install.HelmRelease(d), install.HelmRelease(d), d.Namespace)
 	case delegate.Manifest, delegate.Legacy:
 		return fmt.Errorf("delegate %s was installed from a manifest (%s %s), not by this plugin; remove it with kubectl delete -f on that manifest, or:\n  kubectl delete %s/%s -n %s",
 			d.Name, d.Workload.Kind, d.Workload.Name, strings.ToLower(d.Workload.Kind), d.Workload.Name, d.Namespace)
 	}
 	return fmt.Errorf("delegate %s in namespace %s has no objects labelled as made by this plugin", d.Name, d.Namespace)
-}
-
-// waitForPods waits until no pod of the delegate is left.
-func (o *UninstallOptions) waitForPods(ctx context.Context) error {
-	selector := labels.Set{delegate.LabelName: o.Name}.AsSelector().String()
-	err := wait.PollUntilContextTimeout(ctx, time.Second, o.Timeout, true, func(ctx context.Context) (bool, error) {
-		pods, err := o.cluster.kube.CoreV1().Pods(o.namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
-		if err != nil {
-			return false, err
-		}
-		return len(pods.Items) == 0, nil
-	})
-	if err != nil {
-		return fmt.Errorf("waiting for the pods of %s to go: %w", o.Name, err)
-	}
-	fmt.Fprintf(o.Out, "delegate %s uninstalled\n", o.Name)
-	return nil
 }
 
 func stdinIsTerminal(in io.Reader) bool {

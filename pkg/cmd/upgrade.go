@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	appsv1 "k8s.io/api/apps/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -43,7 +40,11 @@ type UpgradeOptions struct {
 
 // NewUpgradeCommand builds `kubectl delegate upgrade`.
 func NewUpgradeCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &UpgradeOptions{configFlags: configFlags, IOStreams: streams}
+	return newUpgradeCommand(&UpgradeOptions{configFlags: configFlags, IOStreams: streams})
+}
+
+// newUpgradeCommand binds the command's flags to o.
+func newUpgradeCommand(o *UpgradeOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "upgrade NAME [--image IMAGE] [--replicas N] [--cpu Q] [--memory Q] [...]",
 		Short: "Change a delegate's image, replicas, resources or settings, and roll back if it fails",
@@ -107,132 +108,39 @@ func (o *UpgradeOptions) Validate() error {
 
 // Run finds the delegate and upgrades it the way its install method allows.
 func (o *UpgradeOptions) Run(ctx context.Context) error {
-	c := o.cluster
-	d, deploy, err := findInstalled(ctx, c, o.namespace, o.Name)
+	d, deploy, err := findInstalled(ctx, o.cluster, o.namespace, o.Name)
 	if err != nil {
 		return err
 	}
-	switch d.InstallMethod {
-	case delegate.Legacy:
-		return fmt.Errorf("delegate %s is a legacy StatefulSet delegate (end of support 2024-01-31): install a new one with kubectl delegate install and remove the old one", d.Name)
-	case delegate.Helm:
-		if !o.Force {
-			return fmt.Errorf("delegate %s belongs to Helm release %q, which would undo this change on its next upgrade; run:\n  %s\nor pass --force to change it here anyway",
-				d.Name, helmRelease(d), helmUpgradeCommand(d, o.changes))
-		}
-		fmt.Fprintf(o.ErrOut, "Warning: delegate %s belongs to Helm release %q; the next helm upgrade will revert this change\n", d.Name, helmRelease(d))
-		return o.upgradeDeploymentFields(ctx, d, deploy)
-	case delegate.Manifest:
-		return o.upgradeDeploymentFields(ctx, d, deploy)
-	}
-	return o.upgradePlugin(ctx, deploy)
-}
-
-// upgradePlugin re-renders every object from the recorded settings with the changes, applies
-// them, removes objects no longer wanted, and rolls back to the recorded settings on failure.
-func (o *UpgradeOptions) upgradePlugin(ctx context.Context, deploy *appsv1.Deployment) error {
-	c := o.cluster
-	old, err := install.SettingsOf(deploy)
+	steps := newStepPrinter(o.IOStreams)
+	inst := install.New(o.cluster.kube, o.cluster.dynamic, o.upgradeSettings(), steps.event)
+	objs, results, err := inst.Upgrade(ctx, d, deploy, o.changes, o.pluginOnlyFlags())
+	steps.close()
 	if err != nil {
-		return err
-	}
-	v := old.Overlay(o.changes)
-	if err := install.Validate(v, false); err != nil {
-		return err
-	}
-	if err := resolveCustomRole(ctx, c.kube, &v, o.namespace); err != nil {
-		return explainServerError(c.server, err)
-	}
-	checksum := deploy.Spec.Template.Annotations[install.AnnotationSecretChecksum]
-	objs := install.Render(v, install.RenderOptions{Namespace: o.namespace, PluginVersion: buildinfo.Version, SecretChecksum: checksum})
-	previous := install.Render(old, install.RenderOptions{Namespace: o.namespace, PluginVersion: deploy.Annotations[delegate.AnnotationPluginVersion], SecretChecksum: checksum})
-	existing, err := install.Lookup(ctx, c.dynamic, objs)
-	if err != nil {
-		return explainServerError(c.server, err)
-	}
-	if conflicts := install.Conflicts(existing, v.DelegateName); len(conflicts) > 0 && !o.ForceConflicts {
-		return &install.ConflictError{Conflicts: conflicts}
+		return explainInstallError(o.cluster.server, err)
 	}
 	if o.DryRun == "server" {
-		results, err := install.Apply(ctx, c.dynamic, objs, existing, install.ApplyOptions{DryRun: true, Force: o.ForceConflicts})
-		if err != nil {
-			return err
-		}
 		return printObjects(o.Out, o.Output, objs, results, o.ShowSecrets)
 	}
-	if err := checkThenApply(ctx, c, objs, existing, o.ForceConflicts, "upgrade", o.Out); err != nil {
-		return err
-	}
-	if err := o.prune(ctx, objs, v); err != nil {
-		return err
-	}
-	rollback := func(ctx context.Context) error {
-		before, err := install.Lookup(ctx, c.dynamic, previous)
-		if err != nil {
-			return err
-		}
-		results, err := install.Apply(ctx, c.dynamic, previous, before, install.ApplyOptions{Force: true})
-		printResults(o.Out, results)
-		if err != nil {
-			return err
-		}
-		return o.prune(ctx, previous, old)
-	}
-	return o.waitOrRollBack(ctx, deploy, rollback, o.changes.DelegateToken != "")
+	return nil
 }
 
-// prune deletes the plugin's objects for the delegate that the new rendering no longer has.
-func (o *UpgradeOptions) prune(ctx context.Context, rendered []install.Object, v install.Values) error {
-	installed, err := install.Installed(ctx, o.cluster.dynamic, o.namespace, v.DelegateName)
-	if err != nil {
-		return err
+// upgradeSettings are the flags as the installer takes them.
+func (o *UpgradeOptions) upgradeSettings() install.Settings {
+	return install.Settings{
+		Namespace:      o.namespace,
+		PluginVersion:  buildinfo.Version,
+		DryRun:         o.DryRun == "server",
+		ForceConflicts: o.ForceConflicts,
+		Wait:           o.Wait,
+		Timeout:        o.Timeout,
+		Atomic:         o.Atomic,
+		TakeOverHelm:   o.Force,
 	}
-	deleted, err := install.Delete(ctx, o.cluster.dynamic, install.Stale(installed, rendered, v))
-	for _, ref := range deleted {
-		fmt.Fprintf(o.Out, "%s deleted\n", kubectlRef(ref))
-	}
-	return err
 }
 
-// upgradeDeploymentFields changes, on a Deployment the plugin did not make, only the fields
-// the flags name: image, replicas, resources and the settings kept in its environment.
-func (o *UpgradeOptions) upgradeDeploymentFields(ctx context.Context, d delegate.Delegate, deploy *appsv1.Deployment) error {
-	if unsupported := o.unsupportedForManifest(); len(unsupported) > 0 {
-		return fmt.Errorf("delegate %s was installed by %s, whose objects this plugin does not own; %s cannot be changed here: reinstall it with kubectl delegate install, or change the manifest",
-			d.Name, d.InstallMethod, strings.Join(unsupported, ", "))
-	}
-	changes := install.ManifestChanges{Image: o.changes.DelegateDockerImage, Replicas: o.changes.Replicas,
-		CPU: o.changes.CPU, Memory: o.changes.Memory, Env: install.ManifestEnv(o.changes)}
-	if changes.Empty() {
-		return errors.New("nothing to change: name what to upgrade, e.g. --image, --replicas, --cpu, --memory, --tags")
-	}
-	after, before, err := install.ManifestPatch(deploy, d.Workload.Container, changes)
-	if err != nil {
-		return err
-	}
-	existing := []install.Existing{{Object: after, ResourceVersion: deploy.ResourceVersion}}
-	// Force: the fields belong to kubectl apply (or Helm); the plugin takes over just these.
-	if o.DryRun == "server" {
-		results, err := install.Apply(ctx, o.cluster.dynamic, []install.Object{after}, existing, install.ApplyOptions{DryRun: true, Force: true})
-		if err != nil {
-			return err
-		}
-		return printObjects(o.Out, o.Output, []install.Object{after}, results, o.ShowSecrets)
-	}
-	results, err := install.Apply(ctx, o.cluster.dynamic, []install.Object{after}, existing, install.ApplyOptions{Force: true})
-	printResults(o.Out, results)
-	if err != nil {
-		return err
-	}
-	rollback := func(ctx context.Context) error {
-		results, err := install.Apply(ctx, o.cluster.dynamic, []install.Object{before}, existing, install.ApplyOptions{Force: true})
-		printResults(o.Out, results)
-		return err
-	}
-	return o.waitOrRollBack(ctx, deploy, rollback, false)
-}
-
-func (o *UpgradeOptions) unsupportedForManifest() []string {
+// pluginOnlyFlags are the flags given that only a delegate installed by the plugin can take.
+func (o *UpgradeOptions) pluginOnlyFlags() []string {
 	var out []string
 	for _, flag := range []string{"role", "upgrader", "ca-file", "proxy-user", "proxy-password-file", "token", "token-file", "token-secret", "min-ready-seconds"} {
 		if o.settings.changed(flag) {
@@ -240,43 +148,6 @@ func (o *UpgradeOptions) unsupportedForManifest() []string {
 		}
 	}
 	return out
-}
-
-// waitOrRollBack waits for the rollout; on failure it rolls back (unless --atomic=false),
-// waits for the old revision, and says what happened.
-func (o *UpgradeOptions) waitOrRollBack(ctx context.Context, deploy *appsv1.Deployment, rollback func(context.Context) error, tokenRotated bool) error {
-	if !o.Wait {
-		return nil
-	}
-	c := o.cluster
-	lowest := int32(1 << 30)
-	waitErr := waitRolloutWatching(ctx, c.kube, deploy.Namespace, deploy.Name, o.Timeout, o.Out, &lowest)
-	if waitErr == nil {
-		return nil
-	}
-	if !o.Atomic {
-		return fmt.Errorf("%w\nthe new revision stays in place (--atomic=false): kubectl rollout undo deployment/%s -n %s goes back", waitErr, deploy.Name, deploy.Namespace)
-	}
-	fmt.Fprintf(o.ErrOut, "Upgrade failed: %v\nRolling back to the previous revision...\n", waitErr)
-	// The rollback runs even when the wait ran out of time, with its own deadline.
-	rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.Timeout)
-	defer cancel()
-	if err := rollback(rbCtx); err != nil {
-		return fmt.Errorf("upgrade failed and the rollback failed too: %v; the upgrade failed because: %w", err, waitErr)
-	}
-	if err := waitRolloutWatching(rbCtx, c.kube, deploy.Namespace, deploy.Name, o.Timeout, o.Out, &lowest); err != nil {
-		return fmt.Errorf("upgrade failed and the rolled-back revision is not available either: %v; the upgrade failed because: %w", err, waitErr)
-	}
-	note := ""
-	if tokenRotated {
-		note = " The new token stays in the token Secret."
-	}
-	desired := int32(1)
-	if deploy.Spec.Replicas != nil {
-		desired = *deploy.Spec.Replicas
-	}
-	return &exitError{code: 1, err: fmt.Errorf("upgrade of %s failed and was rolled back: the previous revision is serving again (%d of %d replicas stayed available throughout).%s\nwhy it failed: %v",
-		deploy.Name, max(lowest, 0), desired, note, waitErr)}
 }
 
 // findInstalled finds the delegate by name in the namespace, and its Deployment.
@@ -297,46 +168,4 @@ func findInstalled(ctx context.Context, c *installClient, namespace, name string
 		return d, nil, explainServerError(c.server, err)
 	}
 	return d, deploy, nil
-}
-
-func helmRelease(d delegate.Delegate) string {
-	if d.Helm != nil && d.Helm.Release != "" {
-		return d.Helm.Release
-	}
-	return d.Name
-}
-
-// helmUpgradeCommand is the helm upgrade that makes the same change.
-func helmUpgradeCommand(d delegate.Delegate, v install.Values) string {
-	sets := map[string]string{}
-	if v.DelegateDockerImage != "" {
-		sets["delegateDockerImage"] = v.DelegateDockerImage
-	}
-	if v.Replicas != nil {
-		sets["replicas"] = fmt.Sprint(*v.Replicas)
-	}
-	if v.CPU != "" {
-		sets["cpu"] = v.CPU
-	}
-	if v.Memory != "" {
-		// The chart's memory is a number of Mi.
-		memory := resource.MustParse(v.Memory)
-		sets["memory"] = fmt.Sprint(memory.Value() >> 20)
-	}
-	if v.Tags != "" {
-		sets["tags"] = v.Tags
-	}
-	if v.K8sPermissionsType != "" {
-		sets["k8sPermissionsType"] = v.K8sPermissionsType
-	}
-	keys := make([]string, 0, len(sets))
-	for k := range sets {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	cmd := fmt.Sprintf("helm upgrade %s harness-delegate/harness-delegate-ng -n %s --reuse-values", helmRelease(d), d.Namespace)
-	for _, k := range keys {
-		cmd += fmt.Sprintf(" --set %s=%s", k, sets[k])
-	}
-	return cmd
 }

@@ -42,10 +42,22 @@ func (e *ConflictError) Error() string {
 	for i, c := range e.Conflicts {
 		lines[i] = "  " + c.String()
 	}
+	// The caller adds how to take the objects over, in its own words (a flag, a field).
 	return fmt.Sprintf("%d object(s) already exist and belong to someone else; nothing was changed:\n%s\n"+
-		"Uninstall the other installation first (helm uninstall, or kubectl delete -f the manifest), "+
-		"or pass --force-conflicts to take the objects over", len(e.Conflicts), strings.Join(lines, "\n"))
+		"Uninstall the other installation first (helm uninstall, or kubectl delete -f the manifest)", len(e.Conflicts), strings.Join(lines, "\n"))
 }
+
+// FieldConflictError is an apply refused because other field managers own fields it would
+// change; Settings.ForceConflicts takes them over.
+type FieldConflictError struct {
+	Ref string
+	Err error
+}
+
+func (e *FieldConflictError) Error() string {
+	return fmt.Sprintf("%s: other field managers own fields install would change: %v", e.Ref, e.Err)
+}
+func (e *FieldConflictError) Unwrap() error { return e.Err }
 
 // Lookup reads each rendered object from the cluster: one GET per object, a fixed number
 // that does not grow with the cluster.
@@ -149,7 +161,7 @@ func Apply(ctx context.Context, dyn dynamic.Interface, objs []Object, before []E
 		got, err := resourceFor(dyn, o).Apply(ctx, o.Name, u, applyOpts)
 		if err != nil {
 			if apierrors.IsConflict(err) {
-				return results, fmt.Errorf("%s: other field managers own fields install would change (pass --force-conflicts to take them over): %w", o.Ref(), err)
+				return results, &FieldConflictError{Ref: o.Ref(), Err: err}
 			}
 			return results, fmt.Errorf("applying %s: %w", o.Ref(), err)
 		}

@@ -30,6 +30,12 @@ type RolloutStatus struct {
 
 // DeploymentRolloutStatus is kubectl rollout status's reading of a Deployment, plus the
 // number of replicas available. It is pure.
+//
+// It ports kubectl's polymorphichelpers.DeploymentStatusViewer rather than calling it: the
+// viewer returns whole sentences ("Waiting for deployment %q rollout to finish: ...\n",
+// "successfully rolled out") that would have to be parsed back into this status, and importing
+// it links k8s.io/kubectl/pkg/cmd/util with i18n and templates: 28 more packages, 6 more
+// modules and +520,096 bytes (69,520,920 -> 70,041,016, go build -ldflags '-s -w').
 func DeploymentRolloutStatus(d *appsv1.Deployment) (RolloutStatus, error) {
 	desired := int32(1)
 	if d.Spec.Replicas != nil {

@@ -3,7 +3,10 @@ package install
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -279,4 +282,235 @@ func kindRank(kind string) int {
 		}
 	}
 	return -1
+}
+
+// LegacyError is a legacy StatefulSet delegate, which no upgrade can move forward.
+type LegacyError struct{ Delegate string }
+
+func (e *LegacyError) Error() string {
+	return fmt.Sprintf("delegate %s is a legacy StatefulSet delegate (end of support 2024-01-31): install a new one with kubectl delegate install and remove the old one", e.Delegate)
+}
+
+// HelmOwnedError is a delegate of a Helm release, which would undo a change made here on its
+// next upgrade; Command is the helm upgrade that makes the same change.
+type HelmOwnedError struct{ Delegate, Release, Command string }
+
+func (e *HelmOwnedError) Error() string {
+	return fmt.Sprintf("delegate %s belongs to Helm release %q, which would undo this change on its next upgrade; run:\n  %s", e.Delegate, e.Release, e.Command)
+}
+
+// ManifestError is an upgrade of a delegate the plugin did not install that asks for settings
+// only the plugin's own objects hold; Settings are named as the caller named them.
+type ManifestError struct {
+	Delegate string
+	Method   delegate.InstallMethod
+	Settings []string
+}
+
+func (e *ManifestError) Error() string {
+	return fmt.Sprintf("delegate %s was installed by %s, whose objects this plugin does not own; %s cannot be changed here: reinstall it with kubectl delegate install, or change the manifest",
+		e.Delegate, e.Method, strings.Join(e.Settings, ", "))
+}
+
+// ErrNothingToChange is an upgrade of a manifest-installed delegate that names no change.
+var ErrNothingToChange = errors.New("nothing to change: name what to upgrade")
+
+// KeptError is a failed rollout left in place because the upgrade is not atomic.
+type KeptError struct {
+	Namespace, Deployment string
+	Err                   error
+}
+
+func (e *KeptError) Error() string {
+	return fmt.Sprintf("%v\nthe new revision stays in place: kubectl rollout undo deployment/%s -n %s goes back", e.Err, e.Deployment, e.Namespace)
+}
+func (e *KeptError) Unwrap() error { return e.Err }
+
+// RolledBackError is a failed upgrade whose previous revision serves again.
+type RolledBackError struct {
+	Deployment string
+	// Lowest is the fewest replicas available during upgrade and rollback, of Desired.
+	Lowest, Desired int32
+	// TokenRotated: the new token stays in the token Secret, which the rollback keeps.
+	TokenRotated bool
+	Err          error
+}
+
+func (e *RolledBackError) Error() string {
+	note := ""
+	if e.TokenRotated {
+		note = " The new token stays in the token Secret."
+	}
+	return fmt.Sprintf("upgrade of %s failed and was rolled back: the previous revision is serving again (%d of %d replicas stayed available throughout).%s\nwhy it failed: %v",
+		e.Deployment, max(e.Lowest, 0), e.Desired, note, e.Err)
+}
+func (e *RolledBackError) Unwrap() error { return e.Err }
+
+// Upgrade changes an installed delegate the way its install method allows: a plugin install
+// is re-rendered from its recorded settings with the changes; on any other Deployment only the
+// fields the changes name are taken over. pluginOnly are the changes, named as the caller
+// names them, that only a plugin install can take. With DryRun it returns what it would apply.
+func (i *Installer) Upgrade(ctx context.Context, d delegate.Delegate, deploy *appsv1.Deployment, changes Values, pluginOnly []string) ([]Object, []Result, error) {
+	switch d.InstallMethod {
+	case delegate.Legacy:
+		return nil, nil, &LegacyError{Delegate: d.Name}
+	case delegate.Helm:
+		if !i.settings.TakeOverHelm {
+			return nil, nil, &HelmOwnedError{Delegate: d.Name, Release: HelmRelease(d), Command: HelmUpgradeCommand(d, changes)}
+		}
+		i.progress(Event{Kind: HelmTakeOver, Delegate: d.Name, Ref: HelmRelease(d)})
+		fallthrough
+	case delegate.Manifest:
+		if len(pluginOnly) > 0 {
+			return nil, nil, &ManifestError{Delegate: d.Name, Method: d.InstallMethod, Settings: pluginOnly}
+		}
+		return i.upgradeFields(ctx, d, deploy, changes)
+	}
+	return i.upgradePlugin(ctx, deploy, changes)
+}
+
+// upgradePlugin re-renders every object from the recorded settings with the changes, applies
+// them, removes objects no longer wanted, and rolls back to the recorded settings on failure.
+func (i *Installer) upgradePlugin(ctx context.Context, deploy *appsv1.Deployment, changes Values) ([]Object, []Result, error) {
+	old, err := SettingsOf(deploy)
+	if err != nil {
+		return nil, nil, err
+	}
+	v := old.Overlay(changes)
+	if err := Validate(v, false); err != nil {
+		return nil, nil, err
+	}
+	if err := ResolveCustomRole(ctx, i.kube, &v, i.settings.Namespace); err != nil {
+		return nil, nil, err
+	}
+	checksum := deploy.Spec.Template.Annotations[AnnotationSecretChecksum]
+	objs := Render(v, RenderOptions{Namespace: i.settings.Namespace, PluginVersion: i.settings.PluginVersion, SecretChecksum: checksum})
+	previous := Render(old, RenderOptions{Namespace: i.settings.Namespace, PluginVersion: deploy.Annotations[delegate.AnnotationPluginVersion], SecretChecksum: checksum})
+	existing, err := Lookup(ctx, i.dyn, objs)
+	if err != nil {
+		return nil, nil, clusterError(err)
+	}
+	if conflicts := Conflicts(existing, v.DelegateName); len(conflicts) > 0 && !i.settings.ForceConflicts {
+		return nil, nil, &ConflictError{Conflicts: conflicts}
+	}
+	if i.settings.DryRun {
+		results, err := Apply(ctx, i.dyn, objs, existing, ApplyOptions{DryRun: true, Force: i.settings.ForceConflicts})
+		return objs, results, err
+	}
+	if err := i.Apply(ctx, objs, existing, "upgrade"); err != nil {
+		return objs, nil, err
+	}
+	if err := i.Prune(ctx, objs, v); err != nil {
+		return objs, nil, err
+	}
+	rollback := func(ctx context.Context) error {
+		before, err := Lookup(ctx, i.dyn, previous)
+		if err != nil {
+			return err
+		}
+		if err := i.applyNow(ctx, previous, before, true); err != nil {
+			return err
+		}
+		return i.Prune(ctx, previous, old)
+	}
+	return objs, nil, i.WaitOrRollBack(ctx, deploy, rollback, changes.DelegateToken != "")
+}
+
+// Prune deletes the plugin's objects for the delegate that the rendering no longer has.
+func (i *Installer) Prune(ctx context.Context, rendered []Object, v Values) error {
+	installed, err := Installed(ctx, i.dyn, i.settings.Namespace, v.DelegateName)
+	if err != nil {
+		return err
+	}
+	return i.Delete(ctx, Stale(installed, rendered, v))
+}
+
+// upgradeFields changes, on a Deployment the plugin did not make, only the fields the changes
+// name: image, replicas, resources and the settings kept in its environment.
+func (i *Installer) upgradeFields(ctx context.Context, d delegate.Delegate, deploy *appsv1.Deployment, v Values) ([]Object, []Result, error) {
+	changes := ManifestChanges{Image: v.DelegateDockerImage, Replicas: v.Replicas, CPU: v.CPU, Memory: v.Memory, Env: ManifestEnv(v)}
+	if changes.Empty() {
+		return nil, nil, ErrNothingToChange
+	}
+	after, before, err := ManifestPatch(deploy, d.Workload.Container, changes)
+	if err != nil {
+		return nil, nil, err
+	}
+	objs := []Object{after}
+	existing := []Existing{{Object: after, ResourceVersion: deploy.ResourceVersion}}
+	// Force: the fields belong to kubectl apply (or Helm); the plugin takes over just these.
+	if i.settings.DryRun {
+		results, err := Apply(ctx, i.dyn, objs, existing, ApplyOptions{DryRun: true, Force: true})
+		return objs, results, err
+	}
+	if err := i.applyNow(ctx, objs, existing, true); err != nil {
+		return objs, nil, err
+	}
+	rollback := func(ctx context.Context) error { return i.applyNow(ctx, []Object{before}, existing, true) }
+	return objs, nil, i.WaitOrRollBack(ctx, deploy, rollback, false)
+}
+
+// WaitOrRollBack waits for the rollout; on failure it rolls back (when Atomic), waits for the
+// old revision, and says what happened in a *KeptError or *RolledBackError.
+func (i *Installer) WaitOrRollBack(ctx context.Context, deploy *appsv1.Deployment, rollback func(context.Context) error, tokenRotated bool) error {
+	if !i.settings.Wait {
+		return nil
+	}
+	lowest := int32(1 << 30)
+	waitErr := i.WaitForRollout(ctx, deploy.Name, &lowest)
+	if waitErr == nil {
+		return nil
+	}
+	if !i.settings.Atomic {
+		return &KeptError{Namespace: deploy.Namespace, Deployment: deploy.Name, Err: waitErr}
+	}
+	i.progress(Event{Kind: RollingBack, Deployment: deploy.Name, Err: waitErr})
+	// The rollback runs even when the wait ran out of time, with its own deadline.
+	rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), i.settings.Timeout)
+	defer cancel()
+	if err := rollback(rbCtx); err != nil {
+		return fmt.Errorf("upgrade failed and the rollback failed too: %v; the upgrade failed because: %w", err, waitErr)
+	}
+	if err := i.WaitForRollout(rbCtx, deploy.Name, &lowest); err != nil {
+		return fmt.Errorf("upgrade failed and the rolled-back revision is not available either: %v; the upgrade failed because: %w", err, waitErr)
+	}
+	return &RolledBackError{Deployment: deploy.Name, Lowest: lowest, Desired: ptrValue(deploy.Spec.Replicas, 1), TokenRotated: tokenRotated, Err: waitErr}
+}
+
+// HelmRelease is the Helm release a delegate belongs to.
+func HelmRelease(d delegate.Delegate) string {
+	if d.Helm != nil && d.Helm.Release != "" {
+		return d.Helm.Release
+	}
+	return d.Name
+}
+
+// HelmUpgradeCommand is the helm upgrade that makes the same change.
+func HelmUpgradeCommand(d delegate.Delegate, v Values) string {
+	sets := map[string]string{}
+	if v.DelegateDockerImage != "" {
+		sets["delegateDockerImage"] = v.DelegateDockerImage
+	}
+	if v.Replicas != nil {
+		sets["replicas"] = fmt.Sprint(*v.Replicas)
+	}
+	if v.CPU != "" {
+		sets["cpu"] = v.CPU
+	}
+	if v.Memory != "" {
+		// The chart's memory is a number of Mi.
+		memory := resource.MustParse(v.Memory)
+		sets["memory"] = fmt.Sprint(memory.Value() >> 20)
+	}
+	if v.Tags != "" {
+		sets["tags"] = v.Tags
+	}
+	if v.K8sPermissionsType != "" {
+		sets["k8sPermissionsType"] = v.K8sPermissionsType
+	}
+	cmd := fmt.Sprintf("helm upgrade %s harness-delegate/harness-delegate-ng -n %s --reuse-values", HelmRelease(d), d.Namespace)
+	for _, k := range slices.Sorted(maps.Keys(sets)) {
+		cmd += fmt.Sprintf(" --set %s=%s", k, sets[k])
+	}
+	return cmd
 }

@@ -225,7 +225,7 @@ func TestConflicts(t *testing.T) {
 		t.Errorf("conflicts:\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
 	msg := (&ConflictError{Conflicts: got}).Error()
-	for _, w := range []string{"3 object(s) already exist", "nothing was changed", "--force-conflicts", "helm uninstall"} {
+	for _, w := range []string{"3 object(s) already exist", "nothing was changed", "helm uninstall"} {
 		if !strings.Contains(msg, w) {
 			t.Errorf("ConflictError %q does not say %q", msg, w)
 		}

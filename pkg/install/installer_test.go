@@ -1,0 +1,537 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
+
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
+)
+
+// badImage is an image whose pods never become available in the fake cluster.
+const badImage = "harness/delegate:crash-loop"
+
+// fakeCluster is a fake clientset and dynamic client that agree: server-side apply writes into
+// the dynamic client's store (a dry run writes nothing), and the typed client reads the
+// Deployment from there with the status a controller would give it, failed for badImage.
+type fakeCluster struct {
+	kube   *kubefake.Clientset
+	dyn    *dynamicfake.FakeDynamicClient
+	events []Event
+}
+
+func newFakeCluster(t *testing.T, kubeObjs []runtime.Object, dynObjs ...runtime.Object) *fakeCluster {
+	t.Helper()
+	listKinds := map[schema.GroupVersionResource]string{}
+	for _, k := range Kinds {
+		listKinds[k.Resource] = k.Kind + "List"
+	}
+	c := &fakeCluster{
+		kube: kubefake.NewClientset(kubeObjs...),
+		dyn:  dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds, dynObjs...),
+	}
+	c.dyn.PrependReactor("patch", "*", c.apply)
+	c.kube.PrependReactor("get", "deployments", c.deployment)
+	return c
+}
+
+func (c *fakeCluster) installer(s Settings) *Installer {
+	if s.Namespace == "" {
+		s.Namespace = testNamespace
+	}
+	s.PluginVersion = testVersion
+	s.Interval = time.Millisecond
+	if s.Timeout == 0 {
+		s.Timeout = 5 * time.Second
+	}
+	return New(c.kube, c.dyn, s, func(e Event) { c.events = append(c.events, e) })
+}
+
+// apply stores an applied object whole, with a resourceVersion that changes when it does.
+func (c *fakeCluster) apply(action clienttesting.Action) (bool, runtime.Object, error) {
+	p, ok := action.(clienttesting.PatchActionImpl)
+	if !ok || p.GetPatchType() != types.ApplyPatchType {
+		return false, nil, nil
+	}
+	obj := &unstructured.Unstructured{}
+	if err := obj.UnmarshalJSON(p.GetPatch()); err != nil {
+		return true, nil, err
+	}
+	if len(p.PatchOptions.DryRun) > 0 {
+		return true, obj, nil
+	}
+	tracker, gvr, ns := c.dyn.Tracker(), p.GetResource(), p.GetNamespace()
+	old, err := tracker.Get(gvr, ns, p.GetName())
+	if apierrors.IsNotFound(err) {
+		obj.SetResourceVersion("1")
+		return true, obj, tracker.Create(gvr, obj, ns)
+	}
+	if err != nil {
+		return true, nil, err
+	}
+	rv := old.(*unstructured.Unstructured).GetResourceVersion()
+	obj.SetResourceVersion(rv)
+	if equality.Semantic.DeepEqual(old.(*unstructured.Unstructured).Object, obj.Object) {
+		return true, old, nil
+	}
+	n, _ := strconv.Atoi(rv)
+	obj.SetResourceVersion(strconv.Itoa(n + 1))
+	return true, obj, tracker.Update(gvr, obj, ns)
+}
+
+// deployment is the applied Deployment with a finished rollout, or a failed one for badImage.
+func (c *fakeCluster) deployment(action clienttesting.Action) (bool, runtime.Object, error) {
+	get := action.(clienttesting.GetAction)
+	u, err := c.dyn.Tracker().Get(gvrDeployment, get.GetNamespace(), get.GetName())
+	if err != nil {
+		return true, nil, err
+	}
+	var d appsv1.Deployment
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.(*unstructured.Unstructured).Object, &d); err != nil {
+		return true, nil, err
+	}
+	desired := ptrValue(d.Spec.Replicas, 1)
+	d.Status = appsv1.DeploymentStatus{Replicas: desired, UpdatedReplicas: desired, AvailableReplicas: desired}
+	if d.Spec.Template.Spec.Containers[0].Image == badImage {
+		// The new pods crash; all but one old pod keep serving.
+		d.Status.AvailableReplicas = desired - 1
+		d.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Reason: "ProgressDeadlineExceeded"}}
+	}
+	return true, &d, nil
+}
+
+// installed is the Deployment as the cluster holds it, and the delegate list would find it.
+func (c *fakeCluster) installed(t *testing.T, name string) (delegate.Delegate, *appsv1.Deployment) {
+	t.Helper()
+	d, err := c.kube.AppsV1().Deployments(testNamespace).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return delegate.Delegate{Name: name, Namespace: testNamespace, InstallMethod: delegate.Plugin}, d
+}
+
+// refs are the Refs of the events of a kind, with their action.
+func (c *fakeCluster) refs(kind EventKind) []string {
+	var out []string
+	for _, e := range c.events {
+		if e.Kind == kind {
+			out = append(out, strings.TrimSpace(e.Ref+" "+e.Action))
+		}
+	}
+	return out
+}
+
+func (c *fakeCluster) writes() []string {
+	var out []string
+	for _, a := range c.dyn.Actions() {
+		if p, ok := a.(clienttesting.PatchActionImpl); ok && len(p.PatchOptions.DryRun) == 0 {
+			out = append(out, p.GetResource().Resource+"/"+p.GetName())
+		}
+		if a.GetVerb() == "delete" {
+			out = append(out, "delete "+a.GetResource().Resource)
+		}
+	}
+	return out
+}
+
+func helmConfigMap(name string) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{"name": name, "namespace": testNamespace, "resourceVersion": "3",
+			"labels":      map[string]any{delegate.LabelManagedBy: "Helm", delegate.LabelName: name},
+			"annotations": map[string]any{delegate.AnnotationHelmRelease: name, "meta.helm.sh/release-namespace": testNamespace}},
+	}}
+}
+
+// TestPlan: the plan resolves a custom role to the kind that exists, renders the chart's set,
+// and reads what exists under those names.
+func TestPlan(t *testing.T) {
+	ctx := context.Background()
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "deployer", Namespace: testNamespace}}
+	clusterRole := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "auditor"}}
+	for _, tc := range []struct {
+		name, role, wantKind string
+		dyn                  []runtime.Object
+		wantConflicts        int
+		wantReinstall        bool
+	}{
+		{name: "empty cluster", role: PermClusterAdmin},
+		{name: "custom Role", role: "deployer", wantKind: "Role"},
+		{name: "custom ClusterRole", role: "auditor", wantKind: "ClusterRole"},
+		{name: "Helm's objects", role: PermClusterAdmin, dyn: []runtime.Object{helmConfigMap("prod")}, wantConflicts: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newFakeCluster(t, []runtime.Object{role, clusterRole}, tc.dyn...)
+			v := base()
+			v.K8sPermissionsType = tc.role
+			p, err := c.installer(Settings{}).Plan(ctx, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Values.CustomRoleKind != tc.wantKind {
+				t.Errorf("role %s resolved to %q, want %q", tc.role, p.Values.CustomRoleKind, tc.wantKind)
+			}
+			if len(p.Objects) != len(Render(p.Values, RenderOptions{Namespace: testNamespace})) || len(p.Existing) != len(p.Objects) {
+				t.Errorf("%d objects and %d lookups", len(p.Objects), len(p.Existing))
+			}
+			if got := len(p.Conflicts()); got != tc.wantConflicts {
+				t.Errorf("%d conflicts, want %d: %v", got, tc.wantConflicts, p.Conflicts())
+			}
+			if p.Reinstall() {
+				t.Error("nothing installed, yet the plan is a reinstall")
+			}
+			if w := c.writes(); len(w) > 0 {
+				t.Errorf("a plan wrote %v", w)
+			}
+		})
+	}
+	t.Run("missing role", func(t *testing.T) {
+		v := base()
+		v.K8sPermissionsType = "nobody"
+		_, err := newFakeCluster(t, nil).installer(Settings{}).Plan(ctx, v)
+		var roleErr *RoleError
+		var clusterErr *ClusterError
+		if !errors.As(err, &roleErr) || roleErr.Err != nil || errors.As(err, &clusterErr) {
+			t.Errorf("a role that exists nowhere: %#v, want a *RoleError that is no *ClusterError", err)
+		}
+	})
+}
+
+// TestInstallWithoutPreflight: conflicts stop an install before any write unless forced; an
+// install applies after a dry run, and a second one changes nothing.
+func TestInstallWithoutPreflight(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeCluster(t, nil, helmConfigMap("prod"))
+	_, _, err := c.installer(Settings{SkipPreflight: true}).Install(ctx, base())
+	var conflict *ConflictError
+	if !errors.As(err, &conflict) || len(conflict.Conflicts) != 1 {
+		t.Fatalf("install over Helm's ConfigMap: %v, want a *ConflictError", err)
+	}
+	if w := c.writes(); len(w) > 0 {
+		t.Fatalf("a refused install wrote %v", w)
+	}
+
+	c = newFakeCluster(t, nil)
+	if _, _, err := c.installer(Settings{SkipPreflight: true, Wait: true}).Install(ctx, base()); err != nil {
+		t.Fatal(err)
+	}
+	applied := c.refs(Applied)
+	if c.refs(NamespaceCreated)[0] != testNamespace || len(applied) != len(render(base())) {
+		t.Fatalf("events %v", c.events)
+	}
+	for _, a := range applied {
+		if !strings.HasSuffix(a, " created") {
+			t.Errorf("first install: %s", a)
+		}
+	}
+	if last := c.events[len(c.events)-1]; last.Kind != Rollout || !last.Rollout.Done {
+		t.Errorf("the install did not wait for the rollout: %+v", last)
+	}
+
+	c.events = nil
+	if _, _, err := c.installer(Settings{SkipPreflight: true}).Install(ctx, base()); err != nil {
+		t.Fatal(err)
+	}
+	if c.events[0].Kind != Reinstalling {
+		t.Errorf("a second install does not say it reinstalls: %+v", c.events[0])
+	}
+	for _, a := range c.refs(Applied) {
+		if !strings.HasSuffix(a, " unchanged") {
+			t.Errorf("second install: %s", a)
+		}
+	}
+}
+
+// TestUpgradeOverlay: an upgrade keeps the recorded settings it is not given and takes the new
+// ones; run again with the same change it changes nothing.
+func TestUpgradeOverlay(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeCluster(t, nil)
+	v := base()
+	v.Replicas, v.Tags = ptr(int32(2)), "gpu,eu"
+	if _, _, err := c.installer(Settings{SkipPreflight: true}).Install(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	s := Settings{Wait: true, Atomic: true}
+	changes := Values{DelegateDockerImage: "harness/delegate:26.03.1", Memory: "4Gi"}
+	for run := range 2 {
+		c.events = nil
+		d, deploy := c.installed(t, "prod")
+		if _, _, err := c.installer(s).Upgrade(ctx, d, deploy, changes, nil); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		_, deploy = c.installed(t, "prod")
+		got, err := SettingsOf(deploy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.DelegateDockerImage != changes.DelegateDockerImage || got.Memory != "4Gi" || *got.Replicas != 2 || got.Tags != "gpu,eu" || got.AccountID != v.AccountID {
+			t.Errorf("run %d: recorded settings %+v, want the install's with the new image and memory", run, got)
+		}
+		if image := deploy.Spec.Template.Spec.Containers[0].Image; image != changes.DelegateDockerImage {
+			t.Errorf("run %d: the Deployment runs %s", run, image)
+		}
+		var changed []string
+		for _, a := range c.refs(Applied) {
+			if !strings.HasSuffix(a, " unchanged") {
+				changed = append(changed, a)
+			}
+		}
+		if run == 1 && len(changed) > 0 {
+			t.Errorf("the same upgrade again changed %v", changed)
+		}
+		if run == 0 && !slices.Contains(changed, testNamespace+"/Deployment/prod configured") {
+			t.Errorf("the upgrade did not configure the Deployment: %v", changed)
+		}
+	}
+}
+
+// TestUpgradeRollBack: the decision after a failed rollout.
+func TestUpgradeRollBack(t *testing.T) {
+	ctx := context.Background()
+	first := "harness/delegate:26.02.1"
+	for _, tc := range []struct {
+		name      string
+		settings  Settings
+		changes   Values
+		wantImage string
+		want      func(t *testing.T, err error)
+	}{
+		{"atomic: the previous revision is applied again", Settings{Wait: true, Atomic: true}, Values{DelegateDockerImage: badImage}, first,
+			func(t *testing.T, err error) {
+				var rb *RolledBackError
+				if !errors.As(err, &rb) || rb.Lowest != 1 || rb.Desired != 2 || rb.TokenRotated {
+					t.Errorf("got %#v, want a *RolledBackError with 1 of 2 available", err)
+				}
+				var rollout *RolloutError
+				if !errors.As(err, &rollout) || !strings.Contains(rollout.Cause, "progress deadline") {
+					t.Errorf("the rollback does not carry why the rollout failed: %v", err)
+				}
+			}},
+		{"atomic off: the new revision is kept", Settings{Wait: true}, Values{DelegateDockerImage: badImage}, badImage,
+			func(t *testing.T, err error) {
+				var kept *KeptError
+				if !errors.As(err, &kept) || kept.Deployment != "prod" || kept.Namespace != testNamespace {
+					t.Errorf("got %#v, want a *KeptError", err)
+				}
+			}},
+		{"token rotated: rolled back, new token kept", Settings{Wait: true, Atomic: true}, Values{DelegateDockerImage: badImage, DelegateToken: "bmV3LXRva2Vu"}, first,
+			func(t *testing.T, err error) {
+				var rb *RolledBackError
+				if !errors.As(err, &rb) || !rb.TokenRotated || !strings.Contains(err.Error(), "new token stays") {
+					t.Errorf("got %v, want a rollback that keeps the new token", err)
+				}
+			}},
+		{"no wait: nothing to decide", Settings{}, Values{DelegateDockerImage: badImage}, badImage,
+			func(t *testing.T, err error) {
+				if err != nil {
+					t.Errorf("got %v", err)
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newFakeCluster(t, nil)
+			v := base()
+			v.DelegateDockerImage, v.Replicas = first, ptr(int32(2))
+			if _, _, err := c.installer(Settings{SkipPreflight: true}).Install(ctx, v); err != nil {
+				t.Fatal(err)
+			}
+			d, deploy := c.installed(t, "prod")
+			c.events = nil
+			_, _, err := c.installer(tc.settings).Upgrade(ctx, d, deploy, tc.changes, nil)
+			tc.want(t, err)
+			_, deploy = c.installed(t, "prod")
+			if image := deploy.Spec.Template.Spec.Containers[0].Image; image != tc.wantImage {
+				t.Errorf("the Deployment runs %s, want %s", image, tc.wantImage)
+			}
+			rollingBack := slices.ContainsFunc(c.events, func(e Event) bool { return e.Kind == RollingBack })
+			if rollingBack != (tc.wantImage == first) {
+				t.Errorf("rolling back: %v, want %v", rollingBack, tc.wantImage == first)
+			}
+			if tc.changes.DelegateToken != "" {
+				secret, err := c.dyn.Resource(gvrSecret).Namespace(testNamespace).Get(ctx, "prod", metav1.GetOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if token, _, _ := unstructured.NestedString(secret.Object, "data", "DELEGATE_TOKEN"); token == "" || token == v.DelegateToken {
+					t.Errorf("the token Secret holds %q after the rollback, want the new token", token)
+				}
+			}
+		})
+	}
+}
+
+// TestPrune: what the new rendering no longer has is deleted, and nothing else: not another
+// delegate's objects, not objects without the plugin's labels.
+func TestPrune(t *testing.T) {
+	ctx := context.Background()
+	other := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{"name": "other", "namespace": testNamespace, "resourceVersion": "1",
+			"labels": map[string]any{delegate.LabelManagedBy: delegate.ManagedByPlugin, delegate.LabelName: "other"}},
+	}}
+	unlabelled := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+		"metadata": map[string]any{"name": "prod-by-hand", "resourceVersion": "1"},
+		"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": "prod", "namespace": testNamespace}},
+	}}
+	c := newFakeCluster(t, nil, other, unlabelled)
+	if _, _, err := c.installer(Settings{SkipPreflight: true}).Install(ctx, base()); err != nil {
+		t.Fatal(err)
+	}
+	d, deploy := c.installed(t, "prod")
+	c.events = nil
+	changes := Values{K8sPermissionsType: PermNamespaceAdmin}
+	if _, _, err := c.installer(Settings{}).Upgrade(ctx, d, deploy, changes, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.refs(Deleted), []string{"ClusterRoleBinding/prod-cluster-admin"}; !slices.Equal(got, want) {
+		t.Errorf("pruned %v, want %v", got, want)
+	}
+	for _, kept := range []struct {
+		gvr      schema.GroupVersionResource
+		ns, name string
+	}{{gvrConfigMap, testNamespace, "other"}, {gvrClusterRoleBinding, "", "prod-by-hand"}, {gvrRoleBinding, testNamespace, "prod-harness-namespace-admin"}} {
+		if _, err := c.dyn.Tracker().Get(kept.gvr, kept.ns, kept.name); err != nil {
+			t.Errorf("%s %s: %v", kept.gvr.Resource, kept.name, err)
+		}
+	}
+
+	c.events = nil
+	v := base()
+	v.K8sPermissionsType = PermNamespaceAdmin
+	if err := c.installer(Settings{}).Prune(ctx, Render(v, RenderOptions{Namespace: testNamespace}), v); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.refs(Deleted); len(got) > 0 {
+		t.Errorf("a second prune deleted %v", got)
+	}
+}
+
+// TestUpgradeByInstallMethod: what an upgrade does with a delegate it did not install.
+func TestUpgradeByInstallMethod(t *testing.T) {
+	ctx := context.Background()
+	manifest := manifestDeployment()
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifestObj := &unstructured.Unstructured{Object: u}
+	manifestObj.SetAPIVersion("apps/v1")
+	manifestObj.SetKind("Deployment")
+	manifestObj.SetResourceVersion("5")
+	d := delegate.Delegate{Name: manifest.Name, Namespace: testNamespace, Workload: delegate.WorkloadRef{Kind: "Deployment", Name: manifest.Name, Container: "delegate"}}
+	image := Values{DelegateDockerImage: "harness/delegate:26.03.1"}
+
+	for _, tc := range []struct {
+		name       string
+		method     delegate.InstallMethod
+		settings   Settings
+		changes    Values
+		pluginOnly []string
+		want       func(error) bool
+		wantWrites int
+	}{
+		{"legacy", delegate.Legacy, Settings{}, image, nil, func(err error) bool { var e *LegacyError; return errors.As(err, &e) }, 0},
+		{"helm", delegate.Helm, Settings{}, image, nil, func(err error) bool {
+			var e *HelmOwnedError
+			return errors.As(err, &e) && strings.Contains(e.Command, "--set delegateDockerImage=harness/delegate:26.03.1")
+		}, 0},
+		{"helm taken over", delegate.Helm, Settings{TakeOverHelm: true}, image, nil, func(err error) bool { return err == nil }, 1},
+		{"manifest, plugin-only setting", delegate.Manifest, Settings{}, image, []string{"role"}, func(err error) bool {
+			var e *ManifestError
+			return errors.As(err, &e) && slices.Equal(e.Settings, []string{"role"})
+		}, 0},
+		{"manifest, nothing to change", delegate.Manifest, Settings{}, Values{}, nil, func(err error) bool { return errors.Is(err, ErrNothingToChange) }, 0},
+		{"manifest", delegate.Manifest, Settings{}, image, nil, func(err error) bool { return err == nil }, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newFakeCluster(t, nil, manifestObj.DeepCopy())
+			d.InstallMethod = tc.method
+			_, _, err := c.installer(tc.settings).Upgrade(ctx, d, manifest, tc.changes, tc.pluginOnly)
+			if !tc.want(err) {
+				t.Errorf("got %v", err)
+			}
+			if got := len(c.writes()); got != tc.wantWrites {
+				t.Errorf("%d writes, want %d: %v", got, tc.wantWrites, c.writes())
+			}
+		})
+	}
+}
+
+// TestErrorsNameNoFlag: the installer's messages name settings and fields, never a flag;
+// pkg/cmd names the flag.
+func TestErrorsNameNoFlag(t *testing.T) {
+	cause := errors.New("cause")
+	for _, err := range []error{
+		&ConflictError{Conflicts: []Conflict{{Ref: "ConfigMap/prod", Owner: "Helm"}}},
+		&FieldConflictError{Ref: "ConfigMap/prod", Err: cause},
+		&RoleError{Role: "r", Namespace: "ns"}, &RoleError{Role: "r", Err: cause},
+		&PreflightError{}, &NamespaceMissingError{Namespace: "ns", Err: cause},
+		&RejectedError{What: "install", Err: cause}, &LegacyError{Delegate: "d"},
+		&HelmOwnedError{Delegate: "d", Release: "r", Command: "helm upgrade r"},
+		&KeptError{Namespace: "ns", Deployment: "d", Err: cause},
+		&RolledBackError{Deployment: "d", Err: cause}, ErrNothingToChange,
+	} {
+		if strings.Contains(err.Error(), "--") {
+			t.Errorf("%T names a flag: %s", err, err)
+		}
+	}
+}
+
+// TestUninstallSteps: the plugin's objects of the delegate are found and deleted, the
+// Deployment first, and the wait ends when no pod is left.
+func TestUninstallSteps(t *testing.T) {
+	ctx := context.Background()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "prod-abc", Namespace: testNamespace, Labels: map[string]string{delegate.LabelName: "prod"}}}
+	c := newFakeCluster(t, []runtime.Object{pod}, helmConfigMap("other"))
+	inst := c.installer(Settings{SkipPreflight: true, Timeout: time.Second})
+	if _, _, err := inst.Install(ctx, base()); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := inst.Installed(ctx, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != len(render(base())) {
+		t.Fatalf("found %d objects, want %d", len(objs), len(render(base())))
+	}
+	c.events = nil
+	if err := inst.Delete(ctx, objs); err != nil {
+		t.Fatal(err)
+	}
+	deleted := c.refs(Deleted)
+	if len(deleted) != len(objs) || deleted[0] != testNamespace+"/Deployment/prod" {
+		t.Errorf("deleted %v", deleted)
+	}
+	if left, _ := inst.Installed(ctx, "prod"); len(left) > 0 {
+		t.Errorf("left %v", left)
+	}
+	if err := inst.WaitForPodsGone(ctx, "prod"); err == nil {
+		t.Error("the wait ended with a pod left")
+	}
+	if err := c.kube.CoreV1().Pods(testNamespace).Delete(ctx, pod.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := inst.WaitForPodsGone(ctx, "prod"); err != nil {
+		t.Error(err)
+	}
+}
