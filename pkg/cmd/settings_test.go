@@ -251,6 +251,11 @@ func TestFlagErrors(t *testing.T) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}
+	// A value is shown as given, never read as the name of a setting.
+	braces := install.Values{DelegateName: "d", AccountID: "abc{proxyHost}", ExistingDelegateToken: "s"}.WithDefaults()
+	if err := flagErrors(install.Validate(braces, false)); !strings.Contains(err.Error(), `"abc{proxyHost}" is not an account id`) {
+		t.Errorf("a value with braces is rewritten: %v", err)
+	}
 	plain := errors.New("not a setting")
 	if flagErrors(plain) != plain || flagErrors(nil) != nil {
 		t.Errorf("flagErrors changes errors without a FieldError")

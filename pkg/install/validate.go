@@ -17,11 +17,13 @@ import (
 )
 
 // FieldError is one bad setting: Field is its chart key path (accountId, upgrader.enabled),
-// Msg says what is wrong and what would be valid. Msg names other settings as {key}, so that
-// whoever shows the error can spell them the way the user set them (pkg/cmd: as flags).
+// the message says what is wrong and what would be valid. Format names other settings as
+// {key}, so that whoever shows the error can spell them the way the user set them (pkg/cmd:
+// as flags); Args, the values shown, stay apart so that braces in a value are never a name.
 type FieldError struct {
-	Field string
-	Msg   string
+	Field  string
+	Format string
+	Args   []any
 }
 
 // Error spells the setting and those its message names by their chart keys.
@@ -31,15 +33,18 @@ func (e FieldError) Error() string {
 
 var settingRef = regexp.MustCompile(`\{([A-Za-z.]+)\}`)
 
-// Message is Msg with each {key} in it spelled by name.
+// Message is the message with each {key} in Format spelled by name.
 func (e FieldError) Message(name func(key string) string) string {
-	return settingRef.ReplaceAllStringFunc(e.Msg, func(ref string) string { return name(ref[1 : len(ref)-1]) })
+	format := settingRef.ReplaceAllStringFunc(e.Format, func(ref string) string {
+		return strings.ReplaceAll(name(ref[1:len(ref)-1]), "%", "%%")
+	})
+	return fmt.Sprintf(format, e.Args...)
 }
 
-// Refs are the chart keys Msg names.
+// Refs are the chart keys the message names.
 func (e FieldError) Refs() []string {
 	var keys []string
-	for _, m := range settingRef.FindAllStringSubmatch(e.Msg, -1) {
+	for _, m := range settingRef.FindAllStringSubmatch(e.Format, -1) {
 		keys = append(keys, m[1])
 	}
 	return keys
@@ -51,7 +56,7 @@ func (e FieldError) Refs() []string {
 func Validate(v Values, requireToken bool) error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, FieldError{Field: field, Format: format, Args: args})
 	}
 
 	if msgs := validation.IsDNS1123Label(v.DelegateName); len(msgs) > 0 {

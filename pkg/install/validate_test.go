@@ -116,6 +116,12 @@ func TestValidateRejects(t *testing.T) {
 			if fe.Field != c.want[0] {
 				t.Errorf("the error is about %s, want %s", fe.Field, c.want[0])
 			}
+			// pkg/cmd can spell only the settings of the table.
+			for _, key := range append(fe.Refs(), fe.Field) {
+				if _, ok := SettingOf(key); !ok {
+					t.Errorf("error %q names %s, which is not in Settings", msg, key)
+				}
+			}
 			if flagName.MatchString(msg) {
 				t.Errorf("error %q names a flag: pkg/install knows nothing of flags", msg)
 			}

@@ -309,7 +309,7 @@ func TestValuesHelpers(t *testing.T) {
 	}
 }
 
-// TestLoadValuesFileTypes: a value of the wrong shape is an error naming its key, not a
+// TestDecodeValuesTypes: a value of the wrong shape is an error naming its key, not a
 // string made of its YAML, and ids keep every digit.
 func TestDecodeValuesTypes(t *testing.T) {
 	for _, c := range []struct{ yaml, want string }{
