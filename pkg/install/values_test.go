@@ -95,6 +95,19 @@ func TestDecodeValuesScalars(t *testing.T) {
 		{"delegateCustomCa: {secretName: }", func(v Values) any { return v.DelegateCustomCa.SecretName }, ""},
 		{"delegateCustomCa:", func(v Values) any { return v.DelegateCustomCa.SecretName }, ""},
 		{"proxyUser: ''", func(v Values) any { return v.ProxyUser }, ""},
+		// Helm reads YAML 1.1: an unquoted yes or off is a boolean where one belongs...
+		{"pollForTasks: yes", func(v Values) any { return *v.PollForTasks }, true},
+		{"upgrader: {enabled: off}", func(v Values) any { return v.UpgraderEnabled() }, false},
+		// ...and a string is the text as written, leading zeros and all.
+		{"tags: yes", func(v Values) any { return v.Tags }, "yes"},
+		{"accountId: 007", func(v Values) any { return v.AccountID }, "007"},
+		{"replicas: 2.0", func(v Values) any { return *v.Replicas }, int32(2)},
+		// null is unset, as in Helm.
+		{"upgrader:", func(v Values) any { return v.Upgrader.Enabled == nil }, true},
+		{"replicas: ~", func(v Values) any { return v.Replicas == nil }, true},
+		// Anchors and merge keys.
+		{"x: &cpu 3\ncpu: *cpu", func(v Values) any { return v.CPU }, "3"},
+		{"x: &base {memory: 4Gi}\n<<: *base", func(v Values) any { return v.Memory }, "4Gi"},
 	}
 	for _, c := range cases {
 		v, _, err := DecodeValues([]byte(c.yaml))
