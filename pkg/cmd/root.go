@@ -91,9 +91,9 @@ func runOptions(ctx context.Context, o options) error {
 		return err
 	}
 	if err := o.Validate(); err != nil {
-		return err
+		return flagErrors(err)
 	}
-	return o.Run(ctx)
+	return flagErrors(o.Run(ctx))
 }
 
 // exitError carries an exit code other than 1 out of a command.

@@ -1,9 +1,13 @@
 package cmd
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -12,67 +16,105 @@ import (
 )
 
 // settingsFlags are the delegate settings install and upgrade take, by flag or from a Helm
-// values file; doctor --pre takes the capacity ones. Only flags the user set count, so that
-// -f and an upgrade's recorded settings are not overwritten by flag defaults.
+// values file; doctor --pre takes the capacity ones. The flags are install.Settings' rows.
+// Only flags the user set count, so that -f and an upgrade's recorded settings are not
+// overwritten by flag defaults.
 type settingsFlags struct {
-	flags *pflag.FlagSet
-
-	valuesFile        string
-	accountID         string
-	tokenFile         string
-	tokenSecret       string
-	token             string
-	managerEndpoint   string
-	image             string
-	replicas          int32
-	role              string
-	upgrader          bool
-	cpu               string
-	memory            string
-	proxyHost         string
-	proxyPort         string
-	proxyScheme       string
-	proxyUser         string
-	proxyPasswordFile string
-	noProxy           string
-	caFile            string
-	tags              string
-	description       string
-	initScriptFile    string
-	pollForTasks      bool
-	minReadySeconds   int32
+	flags      *pflag.FlagSet
+	valuesFile string
 }
+
+// capacitySettings are the settings doctor --pre takes too.
+var capacitySettings = []string{"replicas", "cpu", "memory", "k8sPermissionsType", "upgrader.enabled"}
 
 func (s *settingsFlags) addCapacity(fs *pflag.FlagSet) {
 	s.flags = fs
-	fs.Int32Var(&s.replicas, "replicas", 1, "Number of delegate replicas (values: replicas)")
-	fs.StringVar(&s.cpu, "cpu", install.DefaultCPU, "CPU request of each replica, e.g. 1 or 500m (values: cpu)")
-	fs.StringVar(&s.memory, "memory", install.DefaultMemory, "Memory request and limit of each replica, e.g. 2048Mi or 4Gi (values: memory)")
-	fs.StringVar(&s.role, "role", "cluster-admin", "What the delegate may do: cluster-admin, cluster-viewer, namespace-admin, or the name of a Role or ClusterRole (Role/NAME or ClusterRole/NAME to be explicit) (values: k8sPermissionsType)")
-	fs.BoolVar(&s.upgrader, "upgrader", true, "Install the upgrader CronJob that moves the delegate to the published version hourly (values: upgrader.enabled)")
+	for _, key := range capacitySettings {
+		row, _ := install.SettingOf(key)
+		addSettingFlags(fs, row)
+	}
 }
 
 func (s *settingsFlags) addAll(fs *pflag.FlagSet) {
 	s.addCapacity(fs)
 	fs.StringVarP(&s.valuesFile, "values", "f", "", "A Helm values file for the chart harness-delegate-ng; flags override it")
-	fs.StringVar(&s.accountID, "account-id", "", "Harness account id (values: accountId)")
-	fs.StringVar(&s.tokenFile, "token-file", "", "File holding the delegate token, or - to read it from stdin (values: delegateToken)")
-	fs.StringVar(&s.tokenSecret, "token-secret", "", "An existing Secret in the namespace with key DELEGATE_TOKEN (values: existingDelegateToken)")
-	fs.StringVar(&s.token, "token", "", "The delegate token itself; it stays in your shell history, prefer --token-file (values: delegateToken)")
-	fs.StringVar(&s.managerEndpoint, "manager-endpoint", install.DefaultManagerEndpoint, "Harness manager URL (values: managerEndpoint)")
-	fs.StringVar(&s.image, "image", install.DefaultImage, "Delegate image (values: delegateDockerImage)")
-	fs.StringVar(&s.proxyHost, "proxy-host", "", "Proxy host name or IP (values: proxyHost)")
-	fs.StringVar(&s.proxyPort, "proxy-port", "", "Proxy port (values: proxyPort)")
-	fs.StringVar(&s.proxyScheme, "proxy-scheme", "http", "Proxy scheme: http or https (values: proxyScheme)")
-	fs.StringVar(&s.proxyUser, "proxy-user", "", "Proxy user name (values: proxyUser)")
-	fs.StringVar(&s.proxyPasswordFile, "proxy-password-file", "", "File holding the proxy password (values: proxyPassword)")
-	fs.StringVar(&s.noProxy, "no-proxy", "", "Comma-separated hosts the delegate reaches without the proxy (values: noProxy)")
-	fs.StringVar(&s.caFile, "ca-file", "", "PEM bundle of CA certificates the delegate trusts, stored in a Secret mounted at /opt/harness-delegate/ca-bundle/ (values: delegateCustomCa.secretName names an existing Secret instead)")
-	fs.StringVar(&s.tags, "tags", "", "Comma-separated delegate tags (values: tags)")
-	fs.StringVar(&s.description, "description", "", "Delegate description (values: description)")
-	fs.StringVar(&s.initScriptFile, "init-script-file", "", "Shell script the delegate runs at start (values: initScript)")
-	fs.BoolVar(&s.pollForTasks, "poll-for-tasks", false, "Poll the manager for tasks instead of holding a WebSocket open (values: pollForTasks)")
-	fs.Int32Var(&s.minReadySeconds, "min-ready-seconds", install.DefaultMinReadySeconds, "Seconds a new pod must be ready before it counts as available (values: minReadySeconds)")
+	for _, row := range install.Settings {
+		if !slices.Contains(capacitySettings, row.Key) {
+			addSettingFlags(fs, row)
+		}
+	}
+}
+
+// addSettingFlags registers a setting's flags, typed as the setting is so that pflag rejects
+// --replicas=many itself; a flag read by customFlags takes text.
+func addSettingFlags(fs *pflag.FlagSet, row install.Setting) {
+	for _, f := range row.Flags {
+		if _, custom := customFlags[f.Name]; custom {
+			fs.String(f.Name, f.Default, f.Help)
+			continue
+		}
+		def := cmp.Or(f.Default, row.Default)
+		switch row.Type() {
+		case install.TypeInt:
+			n, _ := strconv.ParseInt(def, 10, 32) // "" is 0; TestSettingFlags parses every default
+			fs.Int32(f.Name, int32(n), f.Help)
+		case install.TypeBool:
+			fs.Bool(f.Name, def == "true", f.Help)
+		default:
+			fs.String(f.Name, def, f.Help)
+		}
+	}
+}
+
+// settingInput is what the flags that read a file may read and warn on.
+type settingInput struct {
+	stdin io.Reader
+	warn  io.Writer
+}
+
+// customFlags read the flags whose value is not the setting itself: a file or stdin to read,
+// an inline secret to warn about, --role's Role/NAME and short names.
+var customFlags = map[string]func(value string, v *install.Values, in settingInput) error{
+	"token-file": func(path string, v *install.Values, in settingInput) (err error) {
+		v.DelegateToken, err = readSecretFile("--token-file", path, in.stdin)
+		return err
+	},
+	"token": func(token string, v *install.Values, in settingInput) error {
+		fmt.Fprintln(in.warn, "Warning: --token leaves the token in your shell history and process list; prefer --token-file or --token-secret")
+		v.DelegateToken = strings.TrimSpace(token)
+		return nil
+	},
+	"proxy-password-file": func(path string, v *install.Values, in settingInput) (err error) {
+		v.ProxyPassword, err = readSecretFile("--proxy-password-file", path, in.stdin)
+		return err
+	},
+	"ca-file": func(path string, v *install.Values, _ settingInput) error {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("--ca-file: %w", err)
+		}
+		if len(strings.TrimSpace(string(data))) == 0 {
+			return fmt.Errorf("--ca-file %s is empty: it must hold one or more -----BEGIN CERTIFICATE----- blocks", path)
+		}
+		v.CACertificates = string(data)
+		return nil
+	},
+	"init-script-file": func(path string, v *install.Values, _ settingInput) error {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("--init-script-file: %w", err)
+		}
+		v.InitScript = string(data)
+		return nil
+	},
+	"role": func(role string, v *install.Values, _ settingInput) error {
+		if kind, name, explicit := strings.Cut(role, "/"); explicit {
+			v.CustomRoleKind, v.K8sPermissionsType = kind, name
+		} else {
+			v.K8sPermissionsType = install.PermissionsType(role)
+		}
+		return nil
+	},
 }
 
 func (s *settingsFlags) changed(name string) bool {
@@ -90,96 +132,141 @@ func (s *settingsFlags) changed(name string) bool {
 func (s *settingsFlags) values(stdin io.Reader, warn io.Writer) (install.Values, error) {
 	var v install.Values
 	if s.valuesFile != "" {
-		fromFile, unknown, err := install.LoadValuesFile(s.valuesFile)
+		fromFile, err := readValuesFile(s.valuesFile, warn)
 		if err != nil {
 			return v, err
 		}
-		if len(unknown) > 0 {
-			fmt.Fprintf(warn, "Warning: %s: these chart values are not supported by kubectl delegate and are not applied: %s\n", s.valuesFile, strings.Join(unknown, ", "))
-		}
 		v = fromFile
 	}
-	var f install.Values
-	str := func(flag string, dst *string, val string) {
-		if s.changed(flag) {
-			*dst = val
-		}
+	f, err := s.flagValues(settingInput{stdin: stdin, warn: warn})
+	if err != nil {
+		return v, err
 	}
-	str("account-id", &f.AccountID, s.accountID)
-	str("token-secret", &f.ExistingDelegateToken, s.tokenSecret)
-	str("manager-endpoint", &f.ManagerEndpoint, s.managerEndpoint)
-	str("image", &f.DelegateDockerImage, s.image)
-	str("cpu", &f.CPU, s.cpu)
-	str("memory", &f.Memory, s.memory)
-	str("proxy-host", &f.ProxyHost, s.proxyHost)
-	str("proxy-port", &f.ProxyPort, s.proxyPort)
-	str("proxy-scheme", &f.ProxyScheme, s.proxyScheme)
-	str("proxy-user", &f.ProxyUser, s.proxyUser)
-	str("no-proxy", &f.NoProxy, s.noProxy)
-	str("tags", &f.Tags, s.tags)
-	str("description", &f.Description, s.description)
-	if s.changed("replicas") {
-		f.Replicas = &s.replicas
-	}
-	if s.changed("upgrader") {
-		f.Upgrader.Enabled = &s.upgrader
-	}
-	if s.changed("poll-for-tasks") {
-		f.PollForTasks = &s.pollForTasks
-	}
-	if s.changed("min-ready-seconds") {
-		f.MinReadySeconds = &s.minReadySeconds
-	}
-	if s.changed("role") {
-		kind, name, explicit := strings.Cut(s.role, "/")
-		if explicit {
-			f.CustomRoleKind, f.K8sPermissionsType = kind, name
-		} else {
-			f.K8sPermissionsType = install.PermissionsType(s.role)
-		}
-	}
-	var err error
+	return v.Overlay(f), nil
+}
+
+// flagValues are the settings of the flags the user set.
+func (s *settingsFlags) flagValues(in settingInput) (install.Values, error) {
+	var v install.Values
 	sources := 0
-	for _, set := range []bool{s.changed("token"), s.changed("token-file"), s.changed("token-secret")} {
-		if set {
+	for _, flag := range []string{"token", "token-file", "token-secret"} {
+		if s.changed(flag) {
 			sources++
 		}
 	}
 	if sources > 1 {
 		return v, fmt.Errorf("--token, --token-file and --token-secret: give one of them, not %d", sources)
 	}
-	if s.changed("token") {
-		fmt.Fprintln(warn, "Warning: --token leaves the token in your shell history and process list; prefer --token-file or --token-secret")
-		f.DelegateToken = strings.TrimSpace(s.token)
-	}
-	if s.changed("token-file") {
-		if f.DelegateToken, err = readSecretFile("--token-file", s.tokenFile, stdin); err != nil {
-			return v, err
+	for _, row := range install.Settings {
+		for _, f := range row.Flags {
+			if !s.changed(f.Name) {
+				continue
+			}
+			text := s.flags.Lookup(f.Name).Value.String()
+			var err error
+			if read, custom := customFlags[f.Name]; custom {
+				err = read(text, &v, in)
+			} else {
+				err = row.Set(&v, text)
+			}
+			if err != nil {
+				return v, err
+			}
 		}
 	}
-	if s.changed("proxy-password-file") {
-		if f.ProxyPassword, err = readSecretFile("--proxy-password-file", s.proxyPasswordFile, stdin); err != nil {
-			return v, err
+	return v, nil
+}
+
+// readValuesFile reads a Helm values file; keys it does not use are a warning.
+func readValuesFile(path string, warn io.Writer) (install.Values, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return install.Values{}, fmt.Errorf("reading --values: %w", err)
+	}
+	v, unknown, err := install.DecodeValues(data)
+	if errors.Is(err, install.ErrNotYAML) {
+		return v, fmt.Errorf("--values %s is %w", path, err)
+	}
+	if err != nil {
+		return v, fmt.Errorf("--values %s: %w", path, err)
+	}
+	if len(unknown) > 0 {
+		fmt.Fprintf(warn, "Warning: %s: these chart values are not supported by kubectl delegate and are not applied: %s\n", path, strings.Join(unknown, ", "))
+	}
+	return v, nil
+}
+
+// flagErrors spells the settings that install's FieldErrors name as the flags a user types,
+// with the chart key for whoever set it with -f: "--account-id (accountId): required ...".
+// The error still unwraps to what it was.
+func flagErrors(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, fe := range fieldErrors(err) {
+		msg = strings.Replace(msg, fe.Error(), settingLabel(fe.Field)+": "+fe.Message(settingRef), 1)
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return &flaggedError{msg: msg, err: err}
+}
+
+type flaggedError struct {
+	msg string
+	err error
+}
+
+func (e *flaggedError) Error() string { return e.msg }
+func (e *flaggedError) Unwrap() error { return e.err }
+
+// fieldErrors are the FieldErrors in err's tree, joined or wrapped.
+func fieldErrors(err error) []install.FieldError {
+	if fe, ok := err.(install.FieldError); ok {
+		return []install.FieldError{fe}
+	}
+	var out []install.FieldError
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			out = append(out, fieldErrors(e)...)
+		}
+	case interface{ Unwrap() error }:
+		if e := u.Unwrap(); e != nil {
+			out = fieldErrors(e)
 		}
 	}
-	if s.changed("ca-file") {
-		data, err := os.ReadFile(s.caFile)
-		if err != nil {
-			return v, fmt.Errorf("--ca-file: %w", err)
-		}
-		if len(strings.TrimSpace(string(data))) == 0 {
-			return v, fmt.Errorf("--ca-file %s is empty: it must hold one or more -----BEGIN CERTIFICATE----- blocks", s.caFile)
-		}
-		f.CACertificates = string(data)
+	return out
+}
+
+// settingLabel names a setting at the start of an error: its flags and its chart key.
+func settingLabel(key string) string {
+	row, ok := install.SettingOf(key)
+	switch {
+	case key == "delegateName":
+		return "NAME"
+	case !ok || len(row.Flags) == 0:
+		return key
 	}
-	if s.changed("init-script-file") {
-		data, err := os.ReadFile(s.initScriptFile)
-		if err != nil {
-			return v, fmt.Errorf("--init-script-file: %w", err)
-		}
-		f.InitScript = string(data)
+	names := make([]string, len(row.Flags))
+	for i, f := range row.Flags {
+		names[i] = "--" + f.Name
 	}
-	return v.Overlay(f), nil
+	return strings.Join(names, "/") + " (" + key + ")"
+}
+
+// settingRef names a setting inside an error's message: the flag to set, and what it takes.
+func settingRef(key string) string {
+	row, ok := install.SettingOf(key)
+	switch {
+	case key == "delegateName":
+		return "NAME"
+	case !ok || len(row.Flags) == 0:
+		return key
+	}
+	f := row.Flags[0]
+	return strings.TrimSpace("--" + f.Name + " " + f.Arg)
 }
 
 // readSecretFile reads a token or password from a file or stdin, trimmed of the newline

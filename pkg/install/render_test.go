@@ -16,6 +16,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
@@ -96,7 +97,7 @@ func goldenCases(t *testing.T) map[string]Values {
 	caSecret.DelegateCustomCa.SecretName = "corp-ca"
 
 	upgraderOff := base()
-	upgraderOff.Upgrader.Enabled = ptr(false)
+	upgraderOff.Upgrader.Enabled = ptr.To(false)
 
 	existingToken := base()
 	existingToken.DelegateToken, existingToken.ExistingDelegateToken = "", "prod-token"
@@ -286,7 +287,7 @@ func metaFromU(obj map[string]any) (m metav1.ObjectMeta) {
 func TestRenderDeployment(t *testing.T) {
 	v := base()
 	v.Memory, v.CPU = "4Gi", "500m"
-	v.Replicas = ptr(int32(3))
+	v.Replicas = ptr.To(int32(3))
 	d := find[appsv1.Deployment](t, render(v), "Deployment", "prod")
 
 	sel := map[string]string{"app.kubernetes.io/name": "prod", "app.kubernetes.io/instance": "prod", delegate.LabelName: "prod"}
@@ -366,7 +367,7 @@ func TestRenderDeployment(t *testing.T) {
 func TestRenderConfigMap(t *testing.T) {
 	v := base()
 	v.ManagerEndpoint = "https://harness.example.com/"
-	v.Tags, v.Description, v.PollForTasks = "a,b", "desc", ptr(true)
+	v.Tags, v.Description, v.PollForTasks = "a,b", "desc", ptr.To(true)
 	cm := find[corev1.ConfigMap](t, render(v), "ConfigMap", "prod")
 	want := map[string]string{
 		"ACCOUNT_ID": "acct_ABC-123", "MANAGER_HOST_AND_PORT": "https://harness.example.com/",
@@ -397,7 +398,7 @@ func TestRenderRoles(t *testing.T) {
 	}
 	for _, c := range cases {
 		v := base()
-		v.K8sPermissionsType, v.CustomRoleKind, v.Upgrader.Enabled = c.perm, c.kind, ptr(false)
+		v.K8sPermissionsType, v.CustomRoleKind, v.Upgrader.Enabled = c.perm, c.kind, ptr.To(false)
 		objs := render(v)
 		var got []string
 		var roleRef rbacv1.RoleRef
@@ -468,7 +469,7 @@ func TestRenderUpgrader(t *testing.T) {
 	}
 
 	off := base()
-	off.Upgrader.Enabled = ptr(false)
+	off.Upgrader.Enabled = ptr.To(false)
 	for _, o := range render(off) {
 		if strings.Contains(o.Name, "upgrader") {
 			t.Errorf("upgrader off still renders %s", o.Ref())

@@ -7,6 +7,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 func TestDeploymentRolloutStatus(t *testing.T) {
@@ -15,7 +16,7 @@ func TestDeploymentRolloutStatus(t *testing.T) {
 		d.Status.ObservedGeneration = observed
 		return d
 	}
-	three := ptr(int32(3))
+	three := ptr.To(int32(3))
 	cases := []struct {
 		name      string
 		d         *appsv1.Deployment

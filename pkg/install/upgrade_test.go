@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
@@ -23,7 +24,7 @@ func manifestDeployment() *appsv1.Deployment {
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes-delegate", Namespace: "harness-delegate-ng"},
 		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr(int32(1)),
+			Replicas: ptr.To(int32(1)),
 			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{
 				{Name: "sidecar", Image: "busybox"},
 				{
@@ -60,7 +61,7 @@ func asYAML(t *testing.T, o Object) string {
 func TestManifestPatch(t *testing.T) {
 	d := manifestDeployment()
 	after, before, err := ManifestPatch(d, "delegate", ManifestChanges{
-		Image: "harness/delegate:26.02.88404", Replicas: ptr(int32(2)), Memory: "4Gi",
+		Image: "harness/delegate:26.02.88404", Replicas: ptr.To(int32(2)), Memory: "4Gi",
 		Env: map[string]string{"DELEGATE_TAGS": "new", "POLL_FOR_TASKS": "true"},
 	})
 	if err != nil {
@@ -157,7 +158,7 @@ func TestManifestEnvAndEmpty(t *testing.T) {
 	if !(ManifestChanges{}).Empty() || (ManifestChanges{Env: map[string]string{"A": "b"}}).Empty() {
 		t.Errorf("Empty")
 	}
-	env := ManifestEnv(Values{ManagerEndpoint: "https://h.example.com/", Tags: "a", PollForTasks: ptr(false), ProxyHost: "p"})
+	env := ManifestEnv(Values{ManagerEndpoint: "https://h.example.com/", Tags: "a", PollForTasks: ptr.To(false), ProxyHost: "p"})
 	want := map[string]string{"MANAGER_HOST_AND_PORT": "https://h.example.com/", "LOG_STREAMING_SERVICE_URL": "https://h.example.com/log-service/",
 		"DELEGATE_TAGS": "a", "POLL_FOR_TASKS": "false", "PROXY_HOST": "p"}
 	if !maps.Equal(env, want) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -15,42 +16,38 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-// Flag names: errors name the flag a user types, and the chart value it stands for, so that
-// the same message helps someone who set it with -f.
-var flagOf = map[string]string{
-	"delegateName":          "NAME",
-	"accountId":             "--account-id (accountId)",
-	"delegateToken":         "--token-file/--token (delegateToken)",
-	"existingDelegateToken": "--token-secret (existingDelegateToken)",
-	"managerEndpoint":       "--manager-endpoint (managerEndpoint)",
-	"delegateDockerImage":   "--image (delegateDockerImage)",
-	"replicas":              "--replicas (replicas)",
-	"cpu":                   "--cpu (cpu)",
-	"memory":                "--memory (memory)",
-	"k8sPermissionsType":    "--role (k8sPermissionsType)",
-	"proxyHost":             "--proxy-host (proxyHost)",
-	"proxyPort":             "--proxy-port (proxyPort)",
-	"proxyScheme":           "--proxy-scheme (proxyScheme)",
-	"proxyUser":             "--proxy-user (proxyUser)",
-	"proxyPassword":         "--proxy-password-file (proxyPassword)",
-	"noProxy":               "--no-proxy (noProxy)",
-	"delegateCustomCa":      "--ca-file (delegateCustomCa.secretName)",
-	"tags":                  "--tags (tags)",
-	"minReadySeconds":       "--min-ready-seconds (minReadySeconds)",
-}
-
-// FieldError is one bad input, named as the user typed it, with what would be valid.
+// FieldError is one bad setting: Field is its chart key path (accountId, upgrader.enabled),
+// the message says what is wrong and what would be valid. Format names other settings as
+// {key}, so that whoever shows the error can spell them the way the user set them (pkg/cmd:
+// as flags); Args, the values shown, stay apart so that braces in a value are never a name.
 type FieldError struct {
-	Field string
-	Msg   string
+	Field  string
+	Format string
+	Args   []any
 }
 
+// Error spells the setting and those its message names by their chart keys.
 func (e FieldError) Error() string {
-	name := flagOf[e.Field]
-	if name == "" {
-		name = e.Field
+	return e.Field + ": " + e.Message(func(key string) string { return key })
+}
+
+var settingRef = regexp.MustCompile(`\{([A-Za-z.]+)\}`)
+
+// Message is the message with each {key} in Format spelled by name.
+func (e FieldError) Message(name func(key string) string) string {
+	format := settingRef.ReplaceAllStringFunc(e.Format, func(ref string) string {
+		return strings.ReplaceAll(name(ref[1:len(ref)-1]), "%", "%%")
+	})
+	return fmt.Sprintf(format, e.Args...)
+}
+
+// Refs are the chart keys the message names.
+func (e FieldError) Refs() []string {
+	var keys []string
+	for _, m := range settingRef.FindAllStringSubmatch(e.Format, -1) {
+		keys = append(keys, m[1])
 	}
-	return name + ": " + e.Msg
+	return keys
 }
 
 // Validate checks defaulted values before anything is written. A token is required unless
@@ -59,14 +56,14 @@ func (e FieldError) Error() string {
 func Validate(v Values, requireToken bool) error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, FieldError{Field: field, Format: format, Args: args})
 	}
 
 	if msgs := validation.IsDNS1123Label(v.DelegateName); len(msgs) > 0 {
 		bad("delegateName", "%q is not a valid delegate name: %s", v.DelegateName, strings.Join(msgs, "; "))
 	} else if cj, _, _, _, _, _ := upgraderNames(v.DelegateName); v.UpgraderEnabled() && len(cj) > 52 {
 		// Kubernetes appends 11 characters to a CronJob's name for its Jobs.
-		bad("delegateName", "%q is %d characters; with the upgrader on, a name may have at most 39 (its CronJob %s must fit in 52), or pass --upgrader=false", v.DelegateName, len(v.DelegateName), cj)
+		bad("delegateName", "%q is %d characters; with the upgrader on, a name may have at most 39 (its CronJob %s must fit in 52), or pass {upgrader.enabled}=false", v.DelegateName, len(v.DelegateName), cj)
 	}
 	if v.AccountID == "" {
 		bad("accountId", "required: the account id from the Harness URL (…/account/<id>/…)")
@@ -80,7 +77,7 @@ func Validate(v Values, requireToken bool) error {
 			bad("existingDelegateToken", "%q is not a Secret name: %s", v.ExistingDelegateToken, strings.Join(msgs, "; "))
 		}
 	case requireToken && strings.TrimSpace(v.DelegateToken) == "":
-		bad("delegateToken", "a delegate token is required: --token-file PATH (or - for stdin), or --token-secret NAME of a Secret with key DELEGATE_TOKEN")
+		bad("delegateToken", "a delegate token is required: {delegateToken}, or {existingDelegateToken} of a Secret with key DELEGATE_TOKEN")
 	case strings.ContainsAny(v.DelegateToken, " \t\r\n"):
 		// Never the value: it is a secret.
 		bad("delegateToken", "the token contains whitespace; a delegate token is one word, as Harness shows it")
@@ -152,13 +149,13 @@ func validateProxy(v Values, bad func(field, format string, args ...any)) {
 			set   bool
 		}{{"proxyPort", v.ProxyPort != ""}, {"proxyUser", v.ProxyUser != ""}, {"proxyPassword", v.ProxyPassword != ""}, {"noProxy", v.NoProxy != ""}} {
 			if f.set {
-				bad(f.field, "is set but --proxy-host is not; give the proxy's host too")
+				bad(f.field, "is set but {proxyHost} is not; give the proxy's host too")
 			}
 		}
 		return
 	}
 	if strings.Contains(v.ProxyHost, "://") || strings.ContainsAny(v.ProxyHost, "/@: ") && net.ParseIP(v.ProxyHost) == nil {
-		bad("proxyHost", "%q must be a host name or IP address only, e.g. proxy.example.com; put the port in --proxy-port, the scheme in --proxy-scheme and credentials in --proxy-user and --proxy-password-file", redactUserinfo(v.ProxyHost))
+		bad("proxyHost", "%q must be a host name or IP address only, e.g. proxy.example.com; put the port in {proxyPort}, the scheme in {proxyScheme} and credentials in {proxyUser} and {proxyPassword}", redactUserinfo(v.ProxyHost))
 	} else if net.ParseIP(v.ProxyHost) == nil {
 		if msgs := validation.IsDNS1123Subdomain(strings.ToLower(v.ProxyHost)); len(msgs) > 0 {
 			bad("proxyHost", "%q is not a host name: %s", v.ProxyHost, strings.Join(msgs, "; "))
@@ -173,7 +170,7 @@ func validateProxy(v Values, bad func(field, format string, args ...any)) {
 		bad("proxyScheme", "%q must be http or https", v.ProxyScheme)
 	}
 	if (v.ProxyUser == "") != (v.ProxyPassword == "") {
-		bad("proxyUser", "a proxy user needs a password and a password needs a user: give both --proxy-user and --proxy-password-file")
+		bad("proxyUser", "a proxy user needs a password and a password needs a user: give both {proxyUser} and {proxyPassword}")
 	}
 	if v.NoProxy != "" && hasEmptyEntry(v.NoProxy) {
 		bad("noProxy", "%q has an empty entry: write hosts as a.example.com,10.0.0.0/8,.svc", v.NoProxy)
@@ -183,14 +180,14 @@ func validateProxy(v Values, bad func(field, format string, args ...any)) {
 func validateCA(v Values, bad func(field, format string, args ...any)) {
 	if v.DelegateCustomCa.SecretName != "" {
 		if msgs := validation.IsDNS1123Subdomain(v.DelegateCustomCa.SecretName); len(msgs) > 0 {
-			bad("delegateCustomCa", "%q is not a Secret name: %s", v.DelegateCustomCa.SecretName, strings.Join(msgs, "; "))
+			bad("delegateCustomCa.secretName", "%q is not a Secret name: %s", v.DelegateCustomCa.SecretName, strings.Join(msgs, "; "))
 		}
 	}
 	if v.CACertificates == "" {
 		return
 	}
 	if _, err := ParseCABundle([]byte(v.CACertificates)); err != nil {
-		bad("delegateCustomCa", "%v", err)
+		bad("delegateCustomCa.secretName", "%v", err)
 	}
 }
 

@@ -7,8 +7,12 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"k8s.io/utils/ptr"
 )
 
 func TestValidateAcceptsEveryGoldenInput(t *testing.T) {
@@ -38,53 +42,53 @@ func privateKeyPEM(t *testing.T) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 }
 
-// TestValidateRejects: each bad input is named as the user typed it (the flag, and the chart
-// value for -f users) and the message says what would be valid.
+// TestValidateRejects: each bad input is a FieldError naming its chart key, first, and the
+// message says what would be valid. pkg/cmd spells the keys as flags (TestFlagErrors).
 func TestValidateRejects(t *testing.T) {
 	cases := []struct {
 		name   string
 		mutate func(*Values)
-		// want are substrings of the error: the flag first, then what is valid.
+		// want are substrings of the error: the chart key (the FieldError's Field) first, then what is valid.
 		want []string
 	}{
-		{"bad DNS name", func(v *Values) { v.DelegateName = "Prod_1" }, []string{"NAME", `"Prod_1" is not a valid delegate name`, "lower case"}},
-		{"name too long with upgrader", func(v *Values) { v.DelegateName = strings.Repeat("a", 40) }, []string{"NAME", "at most 39", "a-upgrader-job must fit in 52", "--upgrader=false"}},
-		{"empty account", func(v *Values) { v.AccountID = "" }, []string{"--account-id", "required", "Harness URL"}},
-		{"account with a slash", func(v *Values) { v.AccountID = "abc/def" }, []string{"--account-id", "letters, digits, - and _ only"}},
-		{"account with other punctuation", func(v *Values) { v.AccountID = "abc{def}" }, []string{"--account-id", "letters, digits, - and _ only"}},
-		{"missing token", func(v *Values) { v.DelegateToken = "" }, []string{"--token-file", "--token-secret", "DELEGATE_TOKEN"}},
-		{"blank token", func(v *Values) { v.DelegateToken = " \n" }, []string{"--token-file", "required"}},
-		{"token with whitespace", func(v *Values) { v.DelegateToken = testToken + " trailing" }, []string{"--token-file", "whitespace", "one word"}},
-		{"bad token secret name", func(v *Values) { v.DelegateToken, v.ExistingDelegateToken = "", "Bad_Secret" }, []string{"--token-secret", "not a Secret name"}},
-		{"http endpoint", func(v *Values) { v.ManagerEndpoint = "http://app.harness.io" }, []string{"--manager-endpoint", "https://", "e.g. https://app.harness.io"}},
-		{"endpoint without host", func(v *Values) { v.ManagerEndpoint = "https:///gratis" }, []string{"--manager-endpoint", "no host"}},
-		{"endpoint with credentials", func(v *Values) { v.ManagerEndpoint = "https://admin:hunter2@app.harness.io" }, []string{"--manager-endpoint", "must not carry credentials"}},
-		{"bad image", func(v *Values) { v.DelegateDockerImage = "harness/delegate:UPPER CASE" }, []string{"--image", "not an image reference", "e.g. " + DefaultImage}},
-		{"image with upper-case repository", func(v *Values) { v.DelegateDockerImage = "Harness/Delegate" }, []string{"--image", "not an image reference"}},
-		{"zero replicas", func(v *Values) { v.Replicas = ptr(int32(0)) }, []string{"--replicas", "at least 1"}},
-		{"cpu abc", func(v *Values) { v.CPU = "abc" }, []string{"--cpu", `"abc"`, "such as 1, 0.5 or 500m"}},
-		{"cpu zero", func(v *Values) { v.CPU = "0" }, []string{"--cpu", "positive"}},
-		{"negative memory", func(v *Values) { v.Memory = "-1Gi" }, []string{"--memory", `"-1Gi"`, "such as 2048Mi or 4Gi"}},
-		{"negative min ready", func(v *Values) { v.MinReadySeconds = ptr(int32(-1)) }, []string{"--min-ready-seconds", "0 or more"}},
-		{"no role", func(v *Values) { v.K8sPermissionsType = "" }, []string{"--role", "cluster-admin, cluster-viewer, namespace-admin"}},
-		{"bad custom role name", func(v *Values) { v.K8sPermissionsType = "my role!" }, []string{"--role", "neither cluster-admin", "Role or ClusterRole name"}},
-		{"bad custom role kind", func(v *Values) { v.K8sPermissionsType, v.CustomRoleKind = "deployer", "Group" }, []string{"--role", "Group/deployer", "Role or ClusterRole"}},
-		{"proxy host with scheme", func(v *Values) { setProxy(v); v.ProxyHost = "http://proxy.example.com" }, []string{"--proxy-host", "host name or IP address only", "--proxy-scheme"}},
-		{"proxy host with port", func(v *Values) { setProxy(v); v.ProxyHost = "proxy.example.com:3128" }, []string{"--proxy-host", "--proxy-port"}},
-		{"proxy host not a name", func(v *Values) { setProxy(v); v.ProxyHost = "proxy_1.example.com" }, []string{"--proxy-host", "not a host name"}},
-		{"proxy port 70000", func(v *Values) { setProxy(v); v.ProxyPort = "70000" }, []string{"--proxy-port", `"70000"`, "1 to 65535"}},
-		{"proxy port missing", func(v *Values) { setProxy(v); v.ProxyPort = "" }, []string{"--proxy-port", "1 to 65535"}},
-		{"proxy scheme socks5", func(v *Values) { setProxy(v); v.ProxyScheme = "socks5" }, []string{"--proxy-scheme", `"socks5"`, "http or https"}},
-		{"proxy user without password", func(v *Values) { setProxy(v); v.ProxyUser = "u" }, []string{"--proxy-user", "needs a password", "--proxy-password-file"}},
-		{"proxy password without user", func(v *Values) { setProxy(v); v.ProxyPassword = "pa55-w0rd" }, []string{"--proxy-user", "needs a user"}},
-		{"proxy port without host", func(v *Values) { v.ProxyPort = "3128" }, []string{"--proxy-port", "--proxy-host is not"}},
-		{"no-proxy with empty entry", func(v *Values) { setProxy(v); v.NoProxy = "a.example.com,,b" }, []string{"--no-proxy", "empty entry"}},
-		{"CA file with a private key", func(v *Values) { v.CACertificates = testCA(t) + privateKeyPEM(t) }, []string{"--ca-file", `PEM block 2 is a "PRIVATE KEY"`, "certificates only"}},
-		{"CA file of garbage", func(v *Values) { v.CACertificates = "not a certificate\n" }, []string{"--ca-file", "no PEM certificate found", "BEGIN CERTIFICATE"}},
-		{"CA file of whitespace", func(v *Values) { v.CACertificates = "\n\n" }, []string{"--ca-file", "no PEM certificate found"}},
-		{"bad CA secret name", func(v *Values) { v.DelegateCustomCa.SecretName = "Corp CA" }, []string{"--ca-file", "delegateCustomCa.secretName", "not a Secret name"}},
-		{"tags with empty entry", func(v *Values) { v.Tags = "a,,b" }, []string{"--tags", "empty tag", "a,b,c"}},
-		{"tags with trailing comma", func(v *Values) { v.Tags = "a," }, []string{"--tags", "empty tag"}},
+		{"bad DNS name", func(v *Values) { v.DelegateName = "Prod_1" }, []string{"delegateName", `"Prod_1" is not a valid delegate name`, "lower case"}},
+		{"name too long with upgrader", func(v *Values) { v.DelegateName = strings.Repeat("a", 40) }, []string{"delegateName", "at most 39", "a-upgrader-job must fit in 52", "upgrader.enabled=false"}},
+		{"empty account", func(v *Values) { v.AccountID = "" }, []string{"accountId", "required", "Harness URL"}},
+		{"account with a slash", func(v *Values) { v.AccountID = "abc/def" }, []string{"accountId", "letters, digits, - and _ only"}},
+		{"account with other punctuation", func(v *Values) { v.AccountID = "abc{def}" }, []string{"accountId", "letters, digits, - and _ only"}},
+		{"missing token", func(v *Values) { v.DelegateToken = "" }, []string{"delegateToken", "existingDelegateToken", "DELEGATE_TOKEN"}},
+		{"blank token", func(v *Values) { v.DelegateToken = " \n" }, []string{"delegateToken", "required"}},
+		{"token with whitespace", func(v *Values) { v.DelegateToken = testToken + " trailing" }, []string{"delegateToken", "whitespace", "one word"}},
+		{"bad token secret name", func(v *Values) { v.DelegateToken, v.ExistingDelegateToken = "", "Bad_Secret" }, []string{"existingDelegateToken", "not a Secret name"}},
+		{"http endpoint", func(v *Values) { v.ManagerEndpoint = "http://app.harness.io" }, []string{"managerEndpoint", "https://", "e.g. https://app.harness.io"}},
+		{"endpoint without host", func(v *Values) { v.ManagerEndpoint = "https:///gratis" }, []string{"managerEndpoint", "no host"}},
+		{"endpoint with credentials", func(v *Values) { v.ManagerEndpoint = "https://admin:hunter2@app.harness.io" }, []string{"managerEndpoint", "must not carry credentials"}},
+		{"bad image", func(v *Values) { v.DelegateDockerImage = "harness/delegate:UPPER CASE" }, []string{"delegateDockerImage", "not an image reference", "e.g. " + DefaultImage}},
+		{"image with upper-case repository", func(v *Values) { v.DelegateDockerImage = "Harness/Delegate" }, []string{"delegateDockerImage", "not an image reference"}},
+		{"zero replicas", func(v *Values) { v.Replicas = ptr.To(int32(0)) }, []string{"replicas", "at least 1"}},
+		{"cpu abc", func(v *Values) { v.CPU = "abc" }, []string{"cpu", `"abc"`, "such as 1, 0.5 or 500m"}},
+		{"cpu zero", func(v *Values) { v.CPU = "0" }, []string{"cpu", "positive"}},
+		{"negative memory", func(v *Values) { v.Memory = "-1Gi" }, []string{"memory", `"-1Gi"`, "such as 2048Mi or 4Gi"}},
+		{"negative min ready", func(v *Values) { v.MinReadySeconds = ptr.To(int32(-1)) }, []string{"minReadySeconds", "0 or more"}},
+		{"no role", func(v *Values) { v.K8sPermissionsType = "" }, []string{"k8sPermissionsType", "cluster-admin, cluster-viewer, namespace-admin"}},
+		{"bad custom role name", func(v *Values) { v.K8sPermissionsType = "my role!" }, []string{"k8sPermissionsType", "neither cluster-admin", "Role or ClusterRole name"}},
+		{"bad custom role kind", func(v *Values) { v.K8sPermissionsType, v.CustomRoleKind = "deployer", "Group" }, []string{"k8sPermissionsType", "Group/deployer", "Role or ClusterRole"}},
+		{"proxy host with scheme", func(v *Values) { setProxy(v); v.ProxyHost = "http://proxy.example.com" }, []string{"proxyHost", "host name or IP address only", "proxyScheme"}},
+		{"proxy host with port", func(v *Values) { setProxy(v); v.ProxyHost = "proxy.example.com:3128" }, []string{"proxyHost", "proxyPort"}},
+		{"proxy host not a name", func(v *Values) { setProxy(v); v.ProxyHost = "proxy_1.example.com" }, []string{"proxyHost", "not a host name"}},
+		{"proxy port 70000", func(v *Values) { setProxy(v); v.ProxyPort = "70000" }, []string{"proxyPort", `"70000"`, "1 to 65535"}},
+		{"proxy port missing", func(v *Values) { setProxy(v); v.ProxyPort = "" }, []string{"proxyPort", "1 to 65535"}},
+		{"proxy scheme socks5", func(v *Values) { setProxy(v); v.ProxyScheme = "socks5" }, []string{"proxyScheme", `"socks5"`, "http or https"}},
+		{"proxy user without password", func(v *Values) { setProxy(v); v.ProxyUser = "u" }, []string{"proxyUser", "needs a password", "proxyPassword"}},
+		{"proxy password without user", func(v *Values) { setProxy(v); v.ProxyPassword = "pa55-w0rd" }, []string{"proxyUser", "needs a user"}},
+		{"proxy port without host", func(v *Values) { v.ProxyPort = "3128" }, []string{"proxyPort", "proxyHost is not"}},
+		{"no-proxy with empty entry", func(v *Values) { setProxy(v); v.NoProxy = "a.example.com,,b" }, []string{"noProxy", "empty entry"}},
+		{"CA file with a private key", func(v *Values) { v.CACertificates = testCA(t) + privateKeyPEM(t) }, []string{"delegateCustomCa.secretName", `PEM block 2 is a "PRIVATE KEY"`, "certificates only"}},
+		{"CA file of garbage", func(v *Values) { v.CACertificates = "not a certificate\n" }, []string{"delegateCustomCa.secretName", "no PEM certificate found", "BEGIN CERTIFICATE"}},
+		{"CA file of whitespace", func(v *Values) { v.CACertificates = "\n\n" }, []string{"delegateCustomCa.secretName", "no PEM certificate found"}},
+		{"bad CA secret name", func(v *Values) { v.DelegateCustomCa.SecretName = "Corp CA" }, []string{"delegateCustomCa.secretName", "delegateCustomCa.secretName", "not a Secret name"}},
+		{"tags with empty entry", func(v *Values) { v.Tags = "a,,b" }, []string{"tags", "empty tag", "a,b,c"}},
+		{"tags with trailing comma", func(v *Values) { v.Tags = "a," }, []string{"tags", "empty tag"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -107,11 +111,25 @@ func TestValidateRejects(t *testing.T) {
 			}
 			var fe FieldError
 			if !errors.As(err, &fe) {
-				t.Errorf("error is not a FieldError: %T", err)
+				t.Fatalf("error is not a FieldError: %T", err)
+			}
+			if fe.Field != c.want[0] {
+				t.Errorf("the error is about %s, want %s", fe.Field, c.want[0])
+			}
+			// pkg/cmd can spell only the settings of the table.
+			for _, key := range append(fe.Refs(), fe.Field) {
+				if _, ok := SettingOf(key); !ok {
+					t.Errorf("error %q names %s, which is not in Settings", msg, key)
+				}
+			}
+			if flagName.MatchString(msg) {
+				t.Errorf("error %q names a flag: pkg/install knows nothing of flags", msg)
 			}
 		})
 	}
 }
+
+var flagName = regexp.MustCompile(`(^|\s)--[a-z]`)
 
 func setProxy(v *Values) {
 	v.ProxyHost, v.ProxyPort, v.ProxyScheme = "proxy.example.com", "3128", "http"
@@ -120,7 +138,7 @@ func setProxy(v *Values) {
 func TestValidateNameLength(t *testing.T) {
 	long := base()
 	long.DelegateName = strings.Repeat("a", 40)
-	long.Upgrader.Enabled = ptr(false)
+	long.Upgrader.Enabled = ptr.To(false)
 	if err := Validate(long, true); err != nil {
 		t.Errorf("a 40-character name with the upgrader off: %v", err)
 	}
@@ -131,8 +149,8 @@ func TestValidateNameLength(t *testing.T) {
 	}
 	label := base()
 	label.DelegateName = strings.Repeat("a", 64)
-	label.Upgrader.Enabled = ptr(false)
-	if err := Validate(label, true); err == nil || !strings.Contains(err.Error(), "NAME") {
+	label.Upgrader.Enabled = ptr.To(false)
+	if err := Validate(label, true); err == nil || !strings.Contains(err.Error(), "delegateName") {
 		t.Errorf("a 64-character name: %v", err)
 	}
 }
@@ -144,7 +162,7 @@ func TestValidateReportsEveryError(t *testing.T) {
 	if first == nil {
 		t.Fatal("accepted")
 	}
-	for _, flag := range []string{"--account-id", "--token-file", "--manager-endpoint", "--image", "--cpu", "--memory", "--role", "--proxy-port", "--proxy-user", "--proxy-password-file", "--no-proxy"} {
+	for _, flag := range []string{"accountId", "delegateToken", "managerEndpoint", "delegateDockerImage", "cpu", "memory", "k8sPermissionsType", "proxyPort", "proxyUser", "proxyPassword", "noProxy"} {
 		if !strings.Contains(first.Error(), flag) {
 			t.Errorf("no error for %s in:\n%v", flag, first)
 		}
@@ -182,7 +200,7 @@ func TestValidateRedactsCredentials(t *testing.T) {
 			t.Errorf("error %q contains %q", err, secret)
 		}
 	}
-	for _, w := range []string{"--manager-endpoint", "--proxy-host", "app.harness.io", "proxy.example.com"} {
+	for _, w := range []string{"managerEndpoint", "proxyHost", "app.harness.io", "proxy.example.com"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not say %q", err, w)
 		}
@@ -253,9 +271,9 @@ func FuzzParseCABundle(f *testing.F) {
 	})
 }
 
-// FuzzLoadValues: a values file is untrusted input; reading it must not panic, and every
-// error names --values.
-func FuzzLoadValues(f *testing.F) {
+// FuzzDecodeValues: a values file is untrusted input; reading it must not panic, and every
+// error says it is not YAML or names a key of the table.
+func FuzzDecodeValues(f *testing.F) {
 	for _, seed := range []string{
 		chartValues,
 		"memory: 2048\nreplicas: 2\n",
@@ -269,11 +287,10 @@ func FuzzLoadValues(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		path := writeTemp(t, string(data))
-		v, unknown, err := LoadValuesFile(path)
+		v, unknown, err := DecodeValues(data)
 		if err != nil {
-			if !strings.Contains(err.Error(), "--values") {
-				t.Errorf("error %q does not name --values", err)
+			if !errors.Is(err, ErrNotYAML) && !slices.ContainsFunc(Settings, func(s Setting) bool { return strings.HasPrefix(err.Error(), strings.Split(s.Key, ".")[0]) }) {
+				t.Errorf("error %q neither says not YAML nor names a setting", err)
 			}
 			return
 		}

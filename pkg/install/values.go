@@ -4,15 +4,10 @@
 package install
 
 import (
-	"encoding/base64"
+	"cmp"
 	"fmt"
 	"net/url"
-	"os"
-	"sort"
-	"strconv"
 	"strings"
-
-	"sigs.k8s.io/yaml"
 )
 
 // Defaults, as the chart harness-delegate-ng 1.0.32 (values.yaml) sets them.
@@ -87,233 +82,16 @@ type CustomCAValues struct {
 	SecretName string `json:"secretName,omitempty"`
 }
 
-// supportedKeys are the chart values -f understands; others are reported, not ignored silently.
-var supportedKeys = map[string]bool{
-	"delegateName": true, "accountId": true, "delegateToken": true, "existingDelegateToken": true,
-	"managerEndpoint": true, "delegateDockerImage": true, "replicas": true, "cpu": true, "memory": true,
-	"k8sPermissionsType": true, "upgrader": true, "proxyHost": true, "proxyPort": true,
-	"proxyScheme": true, "proxyUser": true, "proxyPassword": true, "noProxy": true,
-	"delegateCustomCa": true, "tags": true, "description": true, "initScript": true,
-	"pollForTasks": true, "javaOpts": true, "minReadySeconds": true,
-}
-
-// supportedNested are the keys of the nested blocks among supportedKeys that -f understands.
-var supportedNested = map[string]bool{"upgrader.enabled": true, "delegateCustomCa.secretName": true}
-
-// LoadValuesFile reads a Helm values file for the chart. Numbers and booleans may be written
-// as the chart's own values.yaml writes them (memory: 2048, pollForTasks: "false"), and
-// proxyUser/proxyPassword are base64 as the chart expects them. It returns the keys it does
-// not understand, so that the caller can say which settings would be lost.
-func LoadValuesFile(path string) (Values, []string, error) {
-	var v Values
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return v, nil, fmt.Errorf("reading --values: %w", err)
-	}
-	var raw map[string]any
-	if err := yaml.Unmarshal(data, &raw); err != nil {
-		return v, nil, fmt.Errorf("--values %s is not YAML: %w", path, err)
-	}
-	return valuesFromMap(raw, path)
-}
-
-func valuesFromMap(raw map[string]any, path string) (Values, []string, error) {
-	var v Values
-	var unknown []string
-	for key, val := range raw {
-		if !supportedKeys[key] {
-			unknown = append(unknown, key)
-			continue
-		}
-		if err := setValue(&v, key, val); err != nil {
-			return v, nil, fmt.Errorf("--values %s: %w", path, err)
-		}
-		// Of the chart's nested blocks only these keys are read; a setting under another
-		// (upgrader.schedule, say) would otherwise be lost without a word.
-		if m, ok := val.(map[string]any); ok {
-			for sub := range m {
-				if !supportedNested[key+"."+sub] {
-					unknown = append(unknown, key+"."+sub)
-				}
-			}
-		}
-	}
-	sort.Strings(unknown)
-	return v, unknown, nil
-}
-
-func setValue(v *Values, key string, val any) error {
-	var err error
-	str := func() string { return scalarString(val) }
-	switch key {
-	case "delegateName":
-		v.DelegateName = str()
-	case "accountId":
-		v.AccountID = str()
-	case "delegateToken":
-		v.DelegateToken = str()
-	case "existingDelegateToken":
-		v.ExistingDelegateToken = str()
-	case "managerEndpoint":
-		v.ManagerEndpoint = str()
-	case "delegateDockerImage":
-		v.DelegateDockerImage = str()
-	case "replicas":
-		n, perr := strconv.ParseInt(str(), 10, 32)
-		if perr != nil {
-			return fmt.Errorf("replicas %q is not a whole number", str())
-		}
-		r := int32(n)
-		v.Replicas = &r
-	case "cpu":
-		v.CPU = str()
-	case "memory":
-		// The chart appends Mi to a plain number.
-		v.Memory = str()
-		if _, perr := strconv.ParseFloat(v.Memory, 64); perr == nil {
-			v.Memory += "Mi"
-		}
-	case "k8sPermissionsType":
-		v.K8sPermissionsType = str()
-	case "upgrader":
-		m, ok := val.(map[string]any)
-		if !ok {
-			return fmt.Errorf("upgrader must be a map such as {enabled: true}")
-		}
-		if e, ok := m["enabled"]; ok {
-			b, perr := parseBool(e)
-			if perr != nil {
-				return fmt.Errorf("upgrader.enabled: %w", perr)
-			}
-			v.Upgrader.Enabled = &b
-		}
-	case "proxyHost":
-		v.ProxyHost = str()
-	case "proxyPort":
-		v.ProxyPort = str()
-	case "proxyScheme":
-		v.ProxyScheme = str()
-	case "proxyUser":
-		v.ProxyUser, err = decodeChartBase64("proxyUser", str())
-	case "proxyPassword":
-		v.ProxyPassword, err = decodeChartBase64("proxyPassword", str())
-	case "noProxy":
-		v.NoProxy = str()
-	case "delegateCustomCa":
-		if m, ok := val.(map[string]any); ok {
-			v.DelegateCustomCa.SecretName = scalarString(m["secretName"])
-		} else if val != nil {
-			return fmt.Errorf("delegateCustomCa must be a map such as {secretName: my-ca}")
-		}
-	case "tags":
-		v.Tags = str()
-	case "description":
-		v.Description = str()
-	case "initScript":
-		v.InitScript = str()
-	case "pollForTasks":
-		b, perr := parseBool(val)
-		if perr != nil {
-			return fmt.Errorf("pollForTasks: %w", perr)
-		}
-		v.PollForTasks = &b
-	case "javaOpts":
-		v.JavaOpts = str()
-	case "minReadySeconds":
-		n, perr := strconv.ParseInt(str(), 10, 32)
-		if perr != nil {
-			return fmt.Errorf("minReadySeconds %q is not a whole number", str())
-		}
-		m := int32(n)
-		v.MinReadySeconds = &m
-	}
-	return err
-}
-
-// decodeChartBase64 reads the chart's proxyUser/proxyPassword, which it copies into a
-// Secret's data unchanged and so must be base64. The error never contains the value.
-func decodeChartBase64(key, s string) (string, error) {
-	if s == "" {
-		return "", nil
-	}
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		return "", fmt.Errorf("%s must be base64-encoded, as the chart expects it", key)
-	}
-	return string(b), nil
-}
-
-func scalarString(val any) string {
-	switch x := val.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case bool:
-		return strconv.FormatBool(x)
-	default:
-		return fmt.Sprint(x)
-	}
-}
-
-func parseBool(val any) (bool, error) {
-	switch x := val.(type) {
-	case bool:
-		return x, nil
-	case string:
-		b, err := strconv.ParseBool(x)
-		if err != nil {
-			return false, fmt.Errorf("%q is not true or false", x)
-		}
-		return b, nil
-	}
-	return false, fmt.Errorf("%v is not true or false", val)
-}
-
 // Overlay returns v with every setting that o sets replacing v's.
 func (v Values) Overlay(o Values) Values {
-	str := func(dst *string, src string) {
-		if src != "" {
-			*dst = src
-		}
+	for _, s := range Settings {
+		s.overlay(&v, &o)
 	}
-	str(&v.DelegateName, o.DelegateName)
-	str(&v.AccountID, o.AccountID)
-	str(&v.DelegateToken, o.DelegateToken)
-	str(&v.ExistingDelegateToken, o.ExistingDelegateToken)
-	str(&v.ManagerEndpoint, o.ManagerEndpoint)
-	str(&v.DelegateDockerImage, o.DelegateDockerImage)
-	str(&v.CPU, o.CPU)
-	str(&v.Memory, o.Memory)
-	str(&v.K8sPermissionsType, o.K8sPermissionsType)
-	str(&v.CustomRoleKind, o.CustomRoleKind)
-	str(&v.ProxyHost, o.ProxyHost)
-	str(&v.ProxyPort, o.ProxyPort)
-	str(&v.ProxyScheme, o.ProxyScheme)
-	str(&v.ProxyUser, o.ProxyUser)
-	str(&v.ProxyPassword, o.ProxyPassword)
-	str(&v.NoProxy, o.NoProxy)
-	str(&v.DelegateCustomCa.SecretName, o.DelegateCustomCa.SecretName)
-	str(&v.CACertificates, o.CACertificates)
-	str(&v.ManagedCASecret, o.ManagedCASecret)
-	str(&v.Tags, o.Tags)
-	str(&v.Description, o.Description)
-	str(&v.InitScript, o.InitScript)
-	str(&v.JavaOpts, o.JavaOpts)
-	if o.Replicas != nil {
-		v.Replicas = o.Replicas
-	}
-	if o.Upgrader.Enabled != nil {
-		v.Upgrader.Enabled = o.Upgrader.Enabled
-	}
-	if o.PollForTasks != nil {
-		v.PollForTasks = o.PollForTasks
-	}
-	if o.MinReadySeconds != nil {
-		v.MinReadySeconds = o.MinReadySeconds
-	}
+	// What the plugin records beside the chart's values: --role's kind, --ca-file's bundle
+	// and the Secret made of it.
+	v.CustomRoleKind = cmp.Or(o.CustomRoleKind, v.CustomRoleKind)
+	v.CACertificates = cmp.Or(o.CACertificates, v.CACertificates)
+	v.ManagedCASecret = cmp.Or(o.ManagedCASecret, v.ManagedCASecret)
 	if o.ExistingDelegateToken != "" {
 		v.DelegateToken = ""
 	}
@@ -331,22 +109,17 @@ func (v Values) Overlay(o Values) Values {
 
 // WithDefaults fills what is unset with the chart's defaults.
 func (v Values) WithDefaults() Values {
-	d := Values{
-		DelegateName:        DefaultNamespace,
-		ManagerEndpoint:     DefaultManagerEndpoint,
-		DelegateDockerImage: DefaultImage,
-		Replicas:            ptr(int32(1)),
-		CPU:                 DefaultCPU,
-		Memory:              DefaultMemory,
-		K8sPermissionsType:  PermClusterAdmin,
-		Upgrader:            UpgraderValues{Enabled: ptr(true)},
-		PollForTasks:        ptr(false),
-		JavaOpts:            DefaultJavaOpts,
-		MinReadySeconds:     ptr(int32(DefaultMinReadySeconds)),
+	var d Values
+	for _, s := range Settings {
+		if s.Default == "" {
+			continue
+		}
+		if err := s.Set(&d, s.Default); err != nil {
+			// The defaults are constants, each parsed by TestSettingsTable.
+			panic(fmt.Sprintf("install: the default of %s: %v", s.Key, err))
+		}
 	}
-	out := d.Overlay(v)
-	// Overlay drops the default's token fields only when v sets them; nothing to keep here.
-	return out
+	return d.Overlay(v)
 }
 
 // Settings is v without anything secret: what the plugin records on the Deployment so that
@@ -448,5 +221,3 @@ func (v Values) ProxyURLForLog() string {
 	}
 	return u.String()
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -2,11 +2,12 @@ package install
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
+
+	"k8s.io/utils/ptr"
 )
 
 // chartValues is written the way the chart's own values.yaml writes its values: plain
@@ -46,28 +47,19 @@ autoscaling:
   enabled: false
 `
 
-func writeTemp(t *testing.T, content string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "values.yaml")
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-func TestLoadValuesFile(t *testing.T) {
-	v, unknown, err := LoadValuesFile(writeTemp(t, chartValues))
+func TestDecodeValues(t *testing.T) {
+	v, unknown, err := DecodeValues([]byte(chartValues))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Values{
 		DelegateName: "edge", AccountID: "acct_ABC-123", DelegateToken: "tok3n",
 		ManagerEndpoint: "https://app.harness.io/gratis", DelegateDockerImage: "harness/delegate:24.10.84200",
-		Replicas: ptr(int32(2)), CPU: "0.5", Memory: "2048Mi", K8sPermissionsType: PermNamespaceAdmin,
-		Upgrader:  UpgraderValues{Enabled: ptr(false)},
+		Replicas: ptr.To(int32(2)), CPU: "0.5", Memory: "2048Mi", K8sPermissionsType: PermNamespaceAdmin,
+		Upgrader:  UpgraderValues{Enabled: ptr.To(false)},
 		ProxyHost: "proxy.example.com", ProxyPort: "3128", ProxyScheme: "http",
 		ProxyUser: "user", ProxyPassword: "pass", NoProxy: ".svc",
-		PollForTasks: ptr(true), MinReadySeconds: ptr(int32(30)), JavaOpts: "-Xms64M -Xmx1g",
+		PollForTasks: ptr.To(true), MinReadySeconds: ptr.To(int32(30)), JavaOpts: "-Xms64M -Xmx1g",
 		Tags: "a,b", Description: "edge delegate", DelegateCustomCa: CustomCAValues{SecretName: "corp-ca"},
 	}
 	if !reflect.DeepEqual(v, want) {
@@ -83,7 +75,7 @@ func TestLoadValuesFile(t *testing.T) {
 	}
 }
 
-func TestLoadValuesFileScalars(t *testing.T) {
+func TestDecodeValuesScalars(t *testing.T) {
 	cases := []struct {
 		yaml string
 		get  func(Values) any
@@ -103,9 +95,22 @@ func TestLoadValuesFileScalars(t *testing.T) {
 		{"delegateCustomCa: {secretName: }", func(v Values) any { return v.DelegateCustomCa.SecretName }, ""},
 		{"delegateCustomCa:", func(v Values) any { return v.DelegateCustomCa.SecretName }, ""},
 		{"proxyUser: ''", func(v Values) any { return v.ProxyUser }, ""},
+		// Helm reads YAML 1.1: an unquoted yes or off is a boolean where one belongs...
+		{"pollForTasks: yes", func(v Values) any { return *v.PollForTasks }, true},
+		{"upgrader: {enabled: off}", func(v Values) any { return v.UpgraderEnabled() }, false},
+		// ...and a string is the text as written, leading zeros and all.
+		{"tags: yes", func(v Values) any { return v.Tags }, "yes"},
+		{"accountId: 007", func(v Values) any { return v.AccountID }, "007"},
+		{"replicas: 2.0", func(v Values) any { return *v.Replicas }, int32(2)},
+		// null is unset, as in Helm.
+		{"upgrader:", func(v Values) any { return v.Upgrader.Enabled == nil }, true},
+		{"replicas: ~", func(v Values) any { return v.Replicas == nil }, true},
+		// Anchors and merge keys.
+		{"x: &cpu 3\ncpu: *cpu", func(v Values) any { return v.CPU }, "3"},
+		{"x: &base {memory: 4Gi}\n<<: *base", func(v Values) any { return v.Memory }, "4Gi"},
 	}
 	for _, c := range cases {
-		v, _, err := LoadValuesFile(writeTemp(t, c.yaml))
+		v, _, err := DecodeValues([]byte(c.yaml))
 		if err != nil {
 			t.Errorf("%s: %v", c.yaml, err)
 			continue
@@ -116,7 +121,7 @@ func TestLoadValuesFileScalars(t *testing.T) {
 	}
 }
 
-func TestLoadValuesFileErrors(t *testing.T) {
+func TestDecodeValuesErrors(t *testing.T) {
 	cases := []struct{ yaml, want string }{
 		{"replicas: two", `replicas "two" is not a whole number`},
 		{"replicas: 1.5", "not a whole number"},
@@ -127,33 +132,35 @@ func TestLoadValuesFileErrors(t *testing.T) {
 		{"delegateCustomCa: corp-ca", "delegateCustomCa must be a map"},
 		{"proxyPassword: 'p@ss word!'", "proxyPassword must be base64-encoded"},
 		{"proxyUser: 'not base64'", "proxyUser must be base64-encoded"},
-		{"[a, b]", "is not YAML"},
-		{"a: b: c", "is not YAML"},
+		{"[a, b]", "not YAML"},
+		{"a: b: c", "not YAML"},
+		{"delegateToken: [X]", "delegateToken must be a string, not a list"},
 	}
 	for _, c := range cases {
-		path := writeTemp(t, c.yaml)
-		_, _, err := LoadValuesFile(path)
+		_, _, err := DecodeValues([]byte(c.yaml))
 		if err == nil {
 			t.Errorf("%s: accepted", c.yaml)
 			continue
 		}
-		if !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "--values") {
-			t.Errorf("%s: error %q, want --values and %q", c.yaml, err, c.want)
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %q, want %q", c.yaml, err, c.want)
 		}
 		// A password that is not base64 is still a password: never in the message.
 		if strings.Contains(err.Error(), "p@ss word!") || strings.Contains(err.Error(), "not base64'") {
 			t.Errorf("%s: error %q echoes the value", c.yaml, err)
 		}
 	}
-	if _, _, err := LoadValuesFile(filepath.Join(t.TempDir(), "missing.yaml")); err == nil || !strings.Contains(err.Error(), "reading --values") {
-		t.Errorf("missing file: %v", err)
+	for _, bad := range []string{"[a, b]", "a: b: c", "just text"} {
+		if _, _, err := DecodeValues([]byte(bad)); !errors.Is(err, ErrNotYAML) {
+			t.Errorf("%s: %v is not ErrNotYAML", bad, err)
+		}
 	}
 }
 
 func TestOverlay(t *testing.T) {
-	file := Values{DelegateName: "a", AccountID: "from-file", CPU: "2", Tags: "file", Replicas: ptr(int32(3)),
-		Upgrader: UpgraderValues{Enabled: ptr(true)}, PollForTasks: ptr(true), ProxyHost: "p.example.com"}
-	flags := Values{AccountID: "from-flag", Replicas: ptr(int32(1)), Upgrader: UpgraderValues{Enabled: ptr(false)}}
+	file := Values{DelegateName: "a", AccountID: "from-file", CPU: "2", Tags: "file", Replicas: ptr.To(int32(3)),
+		Upgrader: UpgraderValues{Enabled: ptr.To(true)}, PollForTasks: ptr.To(true), ProxyHost: "p.example.com"}
+	flags := Values{AccountID: "from-flag", Replicas: ptr.To(int32(1)), Upgrader: UpgraderValues{Enabled: ptr.To(false)}}
 	got := file.Overlay(flags)
 	if got.AccountID != "from-flag" || *got.Replicas != 1 || got.UpgraderEnabled() {
 		t.Errorf("flags do not win: %+v", got)
@@ -189,10 +196,10 @@ func TestOverlay(t *testing.T) {
 func allSet() Values {
 	return Values{
 		DelegateName: "n", AccountID: "a", DelegateToken: "t", ExistingDelegateToken: "", ManagerEndpoint: "https://m",
-		DelegateDockerImage: "i", Replicas: ptr(int32(5)), CPU: "3", Memory: "5Gi", K8sPermissionsType: "r",
-		Upgrader: UpgraderValues{Enabled: ptr(false)}, ProxyHost: "h", ProxyPort: "1", ProxyScheme: "https",
+		DelegateDockerImage: "i", Replicas: ptr.To(int32(5)), CPU: "3", Memory: "5Gi", K8sPermissionsType: "r",
+		Upgrader: UpgraderValues{Enabled: ptr.To(false)}, ProxyHost: "h", ProxyPort: "1", ProxyScheme: "https",
 		ProxyUser: "u", ProxyPassword: "p", NoProxy: "np", DelegateCustomCa: CustomCAValues{}, Tags: "tg",
-		Description: "d", InitScript: "s", PollForTasks: ptr(true), JavaOpts: "j", MinReadySeconds: ptr(int32(7)),
+		Description: "d", InitScript: "s", PollForTasks: ptr.To(true), JavaOpts: "j", MinReadySeconds: ptr.To(int32(7)),
 		CustomRoleKind: "ClusterRole", CACertificates: "pem", ManagedCASecret: "n-ca-bundle",
 	}
 }
@@ -255,7 +262,7 @@ func TestReferencedSecrets(t *testing.T) {
 		want string
 	}{
 		{"token, upgrader on", Values{DelegateName: "d"}, "d d-upgrader-token"},
-		{"token, upgrader off", Values{DelegateName: "d", Upgrader: UpgraderValues{Enabled: ptr(false)}}, "d"},
+		{"token, upgrader off", Values{DelegateName: "d", Upgrader: UpgraderValues{Enabled: ptr.To(false)}}, "d"},
 		{"existing token", Values{DelegateName: "d", ExistingDelegateToken: "mine"}, ""},
 		{"proxy credentials", Values{DelegateName: "d", ExistingDelegateToken: "mine", ProxyHost: "h", ProxyUser: "u"}, "d-proxy"},
 		{"proxy user without host", Values{DelegateName: "d", ExistingDelegateToken: "mine", ProxyUser: "u"}, ""},
@@ -312,5 +319,73 @@ func TestValuesHelpers(t *testing.T) {
 	}
 	if (Values{CACertificates: "x"}).ManagedCA() != true || (Values{DelegateCustomCa: CustomCAValues{SecretName: "c"}}).ManagedCA() {
 		t.Errorf("ManagedCA")
+	}
+}
+
+// TestDecodeValuesTypes: a value of the wrong shape is an error naming its key, not a
+// string made of its YAML, and ids keep every digit.
+func TestDecodeValuesTypes(t *testing.T) {
+	for _, c := range []struct{ yaml, want string }{
+		{"delegateToken: [X]", "delegateToken"},
+		{"accountId: {a: b}", "accountId"},
+		{"tags: [a, b]", "tags"},
+		{"replicas: [1]", "replicas"},
+		{"upgrader: {enabled: [true]}", "upgrader.enabled"},
+		{"delegateCustomCa: {secretName: {a: b}}", "delegateCustomCa.secretName"},
+	} {
+		_, _, err := DecodeValues([]byte(c.yaml))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one naming %s", c.yaml, err, c.want)
+		}
+	}
+	v, _, err := DecodeValues([]byte("accountId: 1234567890123456789012\n"))
+	if err != nil || v.AccountID != "1234567890123456789012" {
+		t.Errorf("a long all-digit account id: %q, %v", v.AccountID, err)
+	}
+}
+
+// TestSettingsTable: every row parses its default, has a field of its own, and round-trips
+// through a values file and through Overlay, so that a new row needs no other code.
+func TestSettingsTable(t *testing.T) {
+	keys := map[string]bool{}
+	for _, s := range Settings {
+		if keys[s.Key] {
+			t.Errorf("%s has two rows", s.Key)
+		}
+		keys[s.Key] = true
+		if s.Default != "" {
+			var d Values
+			if err := s.Set(&d, s.Default); err != nil {
+				t.Errorf("%s: default %q: %v", s.Key, s.Default, err)
+			}
+			if got, _ := s.Get(Values{}.WithDefaults()); got != s.Default {
+				t.Errorf("%s: WithDefaults gives %q, want %q", s.Key, got, s.Default)
+			}
+		}
+		sample := map[Type]string{TypeString: "x-1", TypeInt: "7", TypeBool: "false"}[s.Type()]
+		var v Values
+		if err := s.Set(&v, sample); err != nil {
+			t.Fatalf("%s: %v", s.Key, err)
+		}
+		for _, other := range Settings {
+			if _, set := other.Get(v); set != (other.Key == s.Key) {
+				t.Errorf("setting %s sets %s too, or not itself: the rows share a field", s.Key, other.Key)
+			}
+		}
+		text, _ := s.ChartText(v)
+		file := s.Key + ": '" + text + "'"
+		if parent, sub, nested := strings.Cut(s.Key, "."); nested {
+			file = parent + ":\n  " + sub + ": '" + text + "'"
+		}
+		back, unknown, err := DecodeValues([]byte(file))
+		if err != nil || len(unknown) > 0 || !reflect.DeepEqual(back, v) {
+			t.Errorf("%s: the values file\n%s\nreads back as %+v (unknown %v, %v), want %+v", s.Key, file, back, unknown, err, v)
+		}
+		if got := allSet().Overlay(v); !reflect.DeepEqual(func() string { x, _ := s.Get(got); return x }(), sample) {
+			t.Errorf("%s: Overlay does not take it", s.Key)
+		}
+		if got := v.Overlay(Values{}); !reflect.DeepEqual(got, v) {
+			t.Errorf("%s: Overlay of nothing loses it: %+v", s.Key, got)
+		}
 	}
 }
