@@ -207,8 +207,8 @@ func (o *InstallOptions) Run(ctx context.Context) error {
 }
 
 // installSettings are the flags as the installer takes them.
-func (o *InstallOptions) installSettings() install.Settings {
-	return install.Settings{
+func (o *InstallOptions) installSettings() install.Config {
+	return install.Config{
 		Namespace:      o.namespace,
 		PluginVersion:  buildinfo.Version,
 		DryRun:         o.DryRun == "server",

@@ -81,7 +81,7 @@ func (o *UninstallOptions) Validate() error {
 // Run finds the objects, confirms, and deletes them.
 func (o *UninstallOptions) Run(ctx context.Context) error {
 	steps := newStepPrinter(o.IOStreams)
-	inst := install.New(o.cluster.kube, o.cluster.dynamic, install.Settings{Namespace: o.namespace, Timeout: o.Timeout}, steps.event)
+	inst := install.New(o.cluster.kube, o.cluster.dynamic, install.Config{Namespace: o.namespace, Timeout: o.Timeout}, steps.event)
 	objs, err := inst.Installed(ctx, o.Name)
 	if err != nil {
 		return explainInstallError(o.cluster.server, err)

@@ -126,8 +126,8 @@ func (o *UpgradeOptions) Run(ctx context.Context) error {
 }
 
 // upgradeSettings are the flags as the installer takes them.
-func (o *UpgradeOptions) upgradeSettings() install.Settings {
-	return install.Settings{
+func (o *UpgradeOptions) upgradeSettings() install.Config {
+	return install.Config{
 		Namespace:      o.namespace,
 		PluginVersion:  buildinfo.Version,
 		DryRun:         o.DryRun == "server",

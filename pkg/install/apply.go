@@ -48,7 +48,7 @@ func (e *ConflictError) Error() string {
 }
 
 // FieldConflictError is an apply refused because other field managers own fields it would
-// change; Settings.ForceConflicts takes them over.
+// change; Config.ForceConflicts takes them over.
 type FieldConflictError struct {
 	Ref string
 	Err error

@@ -19,9 +19,9 @@ import (
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/diagnose"
 )
 
-// Settings say how an Installer works, whatever the caller's flags are called (stern's
+// Config says how an Installer works, whatever the caller's flags are called (stern's
 // Config): pkg/cmd fills them once and the Installer never sees a flag.
-type Settings struct {
+type Config struct {
 	Namespace     string
 	PluginVersion string
 	// DryRun has the API server check and default every object without writing any.
@@ -82,12 +82,12 @@ type Event struct {
 type Installer struct {
 	kube     kubernetes.Interface
 	dyn      dynamic.Interface
-	settings Settings
+	settings Config
 	progress func(Event)
 }
 
 // New builds an Installer. progress may be nil.
-func New(kube kubernetes.Interface, dyn dynamic.Interface, settings Settings, progress func(Event)) *Installer {
+func New(kube kubernetes.Interface, dyn dynamic.Interface, settings Config, progress func(Event)) *Installer {
 	if progress == nil {
 		progress = func(Event) {}
 	}

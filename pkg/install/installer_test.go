@@ -1,6 +1,8 @@
 package install
 
 import (
+	"k8s.io/utils/ptr"
+
 	"context"
 	"errors"
 	"slices"
@@ -53,7 +55,7 @@ func newFakeCluster(t *testing.T, kubeObjs []runtime.Object, dynObjs ...runtime.
 	return c
 }
 
-func (c *fakeCluster) installer(s Settings) *Installer {
+func (c *fakeCluster) installer(s Config) *Installer {
 	if s.Namespace == "" {
 		s.Namespace = testNamespace
 	}
@@ -182,7 +184,7 @@ func TestPlan(t *testing.T) {
 			c := newFakeCluster(t, []runtime.Object{role, clusterRole}, tc.dyn...)
 			v := base()
 			v.K8sPermissionsType = tc.role
-			p, err := c.installer(Settings{}).Plan(ctx, v)
+			p, err := c.installer(Config{}).Plan(ctx, v)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -206,7 +208,7 @@ func TestPlan(t *testing.T) {
 	t.Run("missing role", func(t *testing.T) {
 		v := base()
 		v.K8sPermissionsType = "nobody"
-		_, err := newFakeCluster(t, nil).installer(Settings{}).Plan(ctx, v)
+		_, err := newFakeCluster(t, nil).installer(Config{}).Plan(ctx, v)
 		var roleErr *RoleError
 		var clusterErr *ClusterError
 		if !errors.As(err, &roleErr) || roleErr.Err != nil || errors.As(err, &clusterErr) {
@@ -220,7 +222,7 @@ func TestPlan(t *testing.T) {
 func TestInstallWithoutPreflight(t *testing.T) {
 	ctx := context.Background()
 	c := newFakeCluster(t, nil, helmConfigMap("prod"))
-	_, _, err := c.installer(Settings{SkipPreflight: true}).Install(ctx, base())
+	_, _, err := c.installer(Config{SkipPreflight: true}).Install(ctx, base())
 	var conflict *ConflictError
 	if !errors.As(err, &conflict) || len(conflict.Conflicts) != 1 {
 		t.Fatalf("install over Helm's ConfigMap: %v, want a *ConflictError", err)
@@ -230,7 +232,7 @@ func TestInstallWithoutPreflight(t *testing.T) {
 	}
 
 	c = newFakeCluster(t, nil)
-	if _, _, err := c.installer(Settings{SkipPreflight: true, Wait: true}).Install(ctx, base()); err != nil {
+	if _, _, err := c.installer(Config{SkipPreflight: true, Wait: true}).Install(ctx, base()); err != nil {
 		t.Fatal(err)
 	}
 	applied := c.refs(Applied)
@@ -247,7 +249,7 @@ func TestInstallWithoutPreflight(t *testing.T) {
 	}
 
 	c.events = nil
-	if _, _, err := c.installer(Settings{SkipPreflight: true}).Install(ctx, base()); err != nil {
+	if _, _, err := c.installer(Config{SkipPreflight: true}).Install(ctx, base()); err != nil {
 		t.Fatal(err)
 	}
 	if c.events[0].Kind != Reinstalling {
@@ -266,11 +268,11 @@ func TestUpgradeOverlay(t *testing.T) {
 	ctx := context.Background()
 	c := newFakeCluster(t, nil)
 	v := base()
-	v.Replicas, v.Tags = ptr(int32(2)), "gpu,eu"
-	if _, _, err := c.installer(Settings{SkipPreflight: true}).Install(ctx, v); err != nil {
+	v.Replicas, v.Tags = ptr.To(int32(2)), "gpu,eu"
+	if _, _, err := c.installer(Config{SkipPreflight: true}).Install(ctx, v); err != nil {
 		t.Fatal(err)
 	}
-	s := Settings{Wait: true, Atomic: true}
+	s := Config{Wait: true, Atomic: true}
 	changes := Values{DelegateDockerImage: "harness/delegate:26.03.1", Memory: "4Gi"}
 	for run := range 2 {
 		c.events = nil
@@ -310,12 +312,12 @@ func TestUpgradeRollBack(t *testing.T) {
 	first := "harness/delegate:26.02.1"
 	for _, tc := range []struct {
 		name      string
-		settings  Settings
+		settings  Config
 		changes   Values
 		wantImage string
 		want      func(t *testing.T, err error)
 	}{
-		{"atomic: the previous revision is applied again", Settings{Wait: true, Atomic: true}, Values{DelegateDockerImage: badImage}, first,
+		{"atomic: the previous revision is applied again", Config{Wait: true, Atomic: true}, Values{DelegateDockerImage: badImage}, first,
 			func(t *testing.T, err error) {
 				var rb *RolledBackError
 				if !errors.As(err, &rb) || rb.Lowest != 1 || rb.Desired != 2 || rb.TokenRotated {
@@ -326,21 +328,21 @@ func TestUpgradeRollBack(t *testing.T) {
 					t.Errorf("the rollback does not carry why the rollout failed: %v", err)
 				}
 			}},
-		{"atomic off: the new revision is kept", Settings{Wait: true}, Values{DelegateDockerImage: badImage}, badImage,
+		{"atomic off: the new revision is kept", Config{Wait: true}, Values{DelegateDockerImage: badImage}, badImage,
 			func(t *testing.T, err error) {
 				var kept *KeptError
 				if !errors.As(err, &kept) || kept.Deployment != "prod" || kept.Namespace != testNamespace {
 					t.Errorf("got %#v, want a *KeptError", err)
 				}
 			}},
-		{"token rotated: rolled back, new token kept", Settings{Wait: true, Atomic: true}, Values{DelegateDockerImage: badImage, DelegateToken: "bmV3LXRva2Vu"}, first,
+		{"token rotated: rolled back, new token kept", Config{Wait: true, Atomic: true}, Values{DelegateDockerImage: badImage, DelegateToken: "bmV3LXRva2Vu"}, first,
 			func(t *testing.T, err error) {
 				var rb *RolledBackError
 				if !errors.As(err, &rb) || !rb.TokenRotated || !strings.Contains(err.Error(), "new token stays") {
 					t.Errorf("got %v, want a rollback that keeps the new token", err)
 				}
 			}},
-		{"no wait: nothing to decide", Settings{}, Values{DelegateDockerImage: badImage}, badImage,
+		{"no wait: nothing to decide", Config{}, Values{DelegateDockerImage: badImage}, badImage,
 			func(t *testing.T, err error) {
 				if err != nil {
 					t.Errorf("got %v", err)
@@ -350,8 +352,8 @@ func TestUpgradeRollBack(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newFakeCluster(t, nil)
 			v := base()
-			v.DelegateDockerImage, v.Replicas = first, ptr(int32(2))
-			if _, _, err := c.installer(Settings{SkipPreflight: true}).Install(ctx, v); err != nil {
+			v.DelegateDockerImage, v.Replicas = first, ptr.To(int32(2))
+			if _, _, err := c.installer(Config{SkipPreflight: true}).Install(ctx, v); err != nil {
 				t.Fatal(err)
 			}
 			d, deploy := c.installed(t, "prod")
@@ -394,13 +396,13 @@ func TestPrune(t *testing.T) {
 		"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": "prod", "namespace": testNamespace}},
 	}}
 	c := newFakeCluster(t, nil, other, unlabelled)
-	if _, _, err := c.installer(Settings{SkipPreflight: true}).Install(ctx, base()); err != nil {
+	if _, _, err := c.installer(Config{SkipPreflight: true}).Install(ctx, base()); err != nil {
 		t.Fatal(err)
 	}
 	d, deploy := c.installed(t, "prod")
 	c.events = nil
 	changes := Values{K8sPermissionsType: PermNamespaceAdmin}
-	if _, _, err := c.installer(Settings{}).Upgrade(ctx, d, deploy, changes, nil); err != nil {
+	if _, _, err := c.installer(Config{}).Upgrade(ctx, d, deploy, changes, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := c.refs(Deleted), []string{"ClusterRoleBinding/prod-cluster-admin"}; !slices.Equal(got, want) {
@@ -418,7 +420,7 @@ func TestPrune(t *testing.T) {
 	c.events = nil
 	v := base()
 	v.K8sPermissionsType = PermNamespaceAdmin
-	if err := c.installer(Settings{}).Prune(ctx, Render(v, RenderOptions{Namespace: testNamespace}), v); err != nil {
+	if err := c.installer(Config{}).Prune(ctx, Render(v, RenderOptions{Namespace: testNamespace}), v); err != nil {
 		t.Fatal(err)
 	}
 	if got := c.refs(Deleted); len(got) > 0 {
@@ -444,24 +446,24 @@ func TestUpgradeByInstallMethod(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		method     delegate.InstallMethod
-		settings   Settings
+		settings   Config
 		changes    Values
 		pluginOnly []string
 		want       func(error) bool
 		wantWrites int
 	}{
-		{"legacy", delegate.Legacy, Settings{}, image, nil, func(err error) bool { var e *LegacyError; return errors.As(err, &e) }, 0},
-		{"helm", delegate.Helm, Settings{}, image, nil, func(err error) bool {
+		{"legacy", delegate.Legacy, Config{}, image, nil, func(err error) bool { var e *LegacyError; return errors.As(err, &e) }, 0},
+		{"helm", delegate.Helm, Config{}, image, nil, func(err error) bool {
 			var e *HelmOwnedError
 			return errors.As(err, &e) && strings.Contains(e.Command, "--set delegateDockerImage=harness/delegate:26.03.1")
 		}, 0},
-		{"helm taken over", delegate.Helm, Settings{TakeOverHelm: true}, image, nil, func(err error) bool { return err == nil }, 1},
-		{"manifest, plugin-only setting", delegate.Manifest, Settings{}, image, []string{"role"}, func(err error) bool {
+		{"helm taken over", delegate.Helm, Config{TakeOverHelm: true}, image, nil, func(err error) bool { return err == nil }, 1},
+		{"manifest, plugin-only setting", delegate.Manifest, Config{}, image, []string{"role"}, func(err error) bool {
 			var e *ManifestError
 			return errors.As(err, &e) && slices.Equal(e.Settings, []string{"role"})
 		}, 0},
-		{"manifest, nothing to change", delegate.Manifest, Settings{}, Values{}, nil, func(err error) bool { return errors.Is(err, ErrNothingToChange) }, 0},
-		{"manifest", delegate.Manifest, Settings{}, image, nil, func(err error) bool { return err == nil }, 1},
+		{"manifest, nothing to change", delegate.Manifest, Config{}, Values{}, nil, func(err error) bool { return errors.Is(err, ErrNothingToChange) }, 0},
+		{"manifest", delegate.Manifest, Config{}, image, nil, func(err error) bool { return err == nil }, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newFakeCluster(t, nil, manifestObj.DeepCopy())
@@ -503,7 +505,7 @@ func TestUninstallSteps(t *testing.T) {
 	ctx := context.Background()
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "prod-abc", Namespace: testNamespace, Labels: map[string]string{delegate.LabelName: "prod"}}}
 	c := newFakeCluster(t, []runtime.Object{pod}, helmConfigMap("other"))
-	inst := c.installer(Settings{SkipPreflight: true, Timeout: time.Second})
+	inst := c.installer(Config{SkipPreflight: true, Timeout: time.Second})
 	if _, _, err := inst.Install(ctx, base()); err != nil {
 		t.Fatal(err)
 	}
