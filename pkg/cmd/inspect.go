@@ -28,8 +28,8 @@ type InspectOptions struct {
 	now func() time.Time
 }
 
-// Inspection is the document inspect -o json|yaml|jsonpath|go-template prints: the delegate, with its recent
-// warning events.
+// Inspection is the document inspect -o json|yaml|jsonpath|go-template prints: the delegate,
+// with its recent warning events.
 type Inspection struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`

@@ -20,10 +20,10 @@ import (
 // addOutputFlag adds -o to cmd, bound to format. byDefault says what the command prints
 // without -o ("a table", "text"); own lists the formats it prints itself besides that.
 func addOutputFlag(cmd *cobra.Command, format *string, byDefault string, own ...string) {
-	formats := append(slices.Clone(own), "json", "yaml", "name", "jsonpath=TEMPLATE", "go-template=TEMPLATE")
-	cmd.Flags().StringVarP(format, "output", "o", "", fmt.Sprintf("Output format: %s, or jsonpath-file=FILE, go-template-file=FILE (default: %s)",
-		strings.Join(formats, ", "), byDefault))
+	formats := append(slices.Clone(own), "json", "yaml", "name", "jsonpath=TEMPLATE", "jsonpath-file=FILE", "go-template=TEMPLATE", "go-template-file=FILE")
+	cmd.Flags().StringVarP(format, "output", "o", "", fmt.Sprintf("Output format: one of %s (default: %s)", strings.Join(formats, ", "), byDefault))
 	completions := append(slices.Clone(own), "json", "yaml", "name", "jsonpath=", "jsonpath-file=", "go-template=", "go-template-file=")
+	// No space after a completion, so that jsonpath= is followed by its template.
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(completions, cobra.ShellCompDirectiveNoFileComp|cobra.ShellCompDirectiveNoSpace))
 }
 
