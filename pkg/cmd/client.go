@@ -1,15 +1,11 @@
 package cmd
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/yaml"
 )
 
 // errNoCluster replaces client-go's fallback to http://localhost:8080, which otherwise shows
@@ -61,21 +57,4 @@ func connect(flags *genericclioptions.ConfigFlags, allNamespaces bool) (clusterC
 	}
 	c.client, err = kubernetes.NewForConfig(cfg)
 	return c, err
-}
-
-// printStructured prints v as indented JSON or as YAML, for -o json|yaml.
-func printStructured(w io.Writer, format string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	if format == "yaml" {
-		if data, err = yaml.JSONToYAML(data); err != nil {
-			return err
-		}
-		_, err = w.Write(data)
-		return err
-	}
-	_, err = fmt.Fprintf(w, "%s\n", data)
-	return err
 }

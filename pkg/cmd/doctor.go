@@ -75,14 +75,13 @@ Exit codes: 0 all passed, 3 a check failed, 4 warnings only (3 with --fail-on wa
 		},
 	}
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Check the delegates of every namespace")
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: text)")
+	addOutputFlag(cmd, &o.Output, "text")
 	cmd.Flags().StringVar(&o.FailOn, "fail-on", "fail", "Lowest verdict that makes the exit code 3: fail or warn")
 	cmd.Flags().StringVar(&o.ECSTaskSpecFile, "ecs-task-spec", "", "Check an ECS delegate task definition (JSON) offline instead of a cluster")
 	cmd.Flags().StringVar(&o.BundleFile, "bundle", "", "Run the checks offline on a bundle written by kubectl delegate collect")
 	cmd.Flags().StringVar(&o.SupportMatrixFile, "support-matrix", "", "YAML or JSON file listing the supported Kubernetes versions (versions: [1.27.8, ...]) instead of the embedded list")
 	cmd.Flags().BoolVar(&o.Pre, "pre", false, "Check a planned install instead: namespace, your permissions, conflicting objects, capacity for --replicas/--cpu/--memory (NAME defaults to harness-delegate-ng, -n to harness-delegate-ng)")
 	o.preSettings.addCapacity(cmd.Flags())
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"fail", "warn"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -132,10 +131,8 @@ func delegateNameCompletion(configFlags *genericclioptions.ConfigFlags) cobra.Co
 
 // Validate checks the flags before anything is asked of the cluster.
 func (o *DoctorOptions) Validate() error {
-	switch o.Output {
-	case "", "json", "yaml":
-	default:
-		return fmt.Errorf("--output %q is not supported: use json or yaml, or leave it out for text", o.Output)
+	if err := validateOutput(o.Output, "text"); err != nil {
+		return err
 	}
 	if o.FailOn != "fail" && o.FailOn != "warn" {
 		return fmt.Errorf("--fail-on %q is not supported: use fail or warn", o.FailOn)
@@ -223,20 +220,26 @@ func (o *DoctorOptions) runBundle() error {
 
 // report prints the report and turns its worst verdict into the exit code.
 func (o *DoctorOptions) report(report diagnose.Report) error {
-	switch o.Output {
-	case "json", "yaml":
-		if err := printStructured(o.Out, o.Output, report); err != nil {
-			return err
-		}
-	default:
-		if err := report.WriteText(o.Out, colourWanted(o.Out)); err != nil {
-			return err
-		}
+	if err := o.printReport(report); err != nil {
+		return err
 	}
 	if code := report.ExitCode(o.FailOn == "warn"); code != diagnose.ExitOK {
 		return &exitError{code: code}
 	}
 	return nil
+}
+
+// printReport prints the report as text, or in the -o format; -o name prints finding/ID per
+// finding, in report order.
+func (o *DoctorOptions) printReport(report diagnose.Report) error {
+	if o.Output == "" {
+		return report.WriteText(o.Out, colourWanted(o.Out))
+	}
+	ids := make([]string, 0, len(report.Findings))
+	for _, f := range report.Findings {
+		ids = append(ids, f.ID)
+	}
+	return printDocument(o.Out, o.Output, report, "Finding", ids)
 }
 
 // colourWanted: colour only on a terminal, and never when NO_COLOR is set (no-color.org).

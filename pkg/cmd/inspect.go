@@ -28,8 +28,8 @@ type InspectOptions struct {
 	now func() time.Time
 }
 
-// Inspection is the document inspect -o json|yaml prints: the delegate, with its recent
-// warning events.
+// Inspection is the document inspect -o json|yaml|jsonpath|go-template prints: the delegate,
+// with its recent warning events.
 type Inspection struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
@@ -48,7 +48,10 @@ func NewInspectCommand(configFlags *genericclioptions.ConfigFlags, streams gener
   kubectl delegate inspect prod-delegate
 
   # In another namespace, as JSON
-  kubectl delegate status prod-delegate -n harness-delegate-ng -o json`,
+  kubectl delegate status prod-delegate -n harness-delegate-ng -o json
+
+  # Its image tag, with kubectl's JSONPath
+  kubectl delegate inspect prod-delegate -o jsonpath='{.image.tag}'`,
 		Args: cobra.ExactArgs(1),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 			if len(args) > 0 {
@@ -61,9 +64,8 @@ func NewInspectCommand(configFlags *genericclioptions.ConfigFlags, streams gener
 			return runOptions(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: text)")
+	addOutputFlag(cmd, &o.Output, "text")
 	cmd.Flags().IntVar(&o.Events, "events", 10, "How many recent warning events to show")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -76,10 +78,8 @@ func (o *InspectOptions) Complete() error {
 
 // Validate checks the flags.
 func (o *InspectOptions) Validate() error {
-	switch o.Output {
-	case "", "json", "yaml":
-	default:
-		return fmt.Errorf("--output %q is not supported: use json or yaml, or leave it out for text", o.Output)
+	if err := validateOutput(o.Output, "text"); err != nil {
+		return err
 	}
 	if o.Events < 0 {
 		return fmt.Errorf("--events %d: give 0 or more", o.Events)
@@ -107,10 +107,16 @@ func (o *InspectOptions) Run(ctx context.Context) error {
 			in.WarningEvents = events
 		}
 	}
-	if o.Output != "" {
-		return printStructured(o.Out, o.Output, in)
+	return printInspectionAs(o.Out, o.Output, in, o.now())
+}
+
+// printInspectionAs prints the inspection as text, or in the -o format; -o name prints
+// delegate/NAME.
+func printInspectionAs(w io.Writer, format string, in Inspection, now time.Time) error {
+	if format == "" {
+		return printInspection(w, in, now)
 	}
-	return printInspection(o.Out, in, o.now())
+	return printDocument(w, format, in, "Delegate", []string{in.Name})
 }
 
 // findByName matches the delegate's name or its workload's name; an unknown name lists the

@@ -46,7 +46,10 @@ the plain manifest, this plugin, or a legacy StatefulSet.`,
   kubectl delegate list -A -o wide
 
   # As JSON (the schema is in the README), for scripts
-  kubectl delegate list -A -o json`,
+  kubectl delegate list -A -o json
+
+  # Only the names, with kubectl's JSONPath
+  kubectl delegate list -A -o jsonpath='{.items[*].name}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runOptions(cmd.Context(), o)
@@ -54,8 +57,7 @@ the plain manifest, this plugin, or a legacy StatefulSet.`,
 	}
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "List delegates in every namespace")
 	cmd.Flags().StringVarP(&o.Selector, "selector", "l", "", "Label selector on the delegates' workloads, e.g. -l harness.io/name=prod")
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: wide, json, yaml or name (default: a table)")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"wide", "json", "yaml", "name"}, cobra.ShellCompDirectiveNoFileComp))
+	addOutputFlag(cmd, &o.Output, listDefaultOutput, "wide")
 	return cmd
 }
 
@@ -68,10 +70,8 @@ func (o *ListOptions) Complete() error {
 
 // Validate checks the flags before anything is asked of the cluster.
 func (o *ListOptions) Validate() error {
-	switch o.Output {
-	case "", "wide", "json", "yaml", "name":
-	default:
-		return fmt.Errorf("--output %q is not supported: use wide, json, yaml or name, or leave it out for a table", o.Output)
+	if err := validateOutput(o.Output, listDefaultOutput, "wide"); err != nil {
+		return err
 	}
 	if _, err := labels.Parse(o.Selector); err != nil {
 		return fmt.Errorf("--selector %q is not a label selector (e.g. harness.io/name=prod or env in (a,b)): %v", o.Selector, err)
@@ -105,7 +105,10 @@ func inScope(ns string) string {
 	return " in namespace " + ns
 }
 
-// DelegateList is the document -o json|yaml prints.
+// listDefaultOutput is what list prints without -o.
+const listDefaultOutput = "a table"
+
+// DelegateList is the document -o json|yaml|jsonpath|go-template prints.
 type DelegateList struct {
 	APIVersion string              `json:"apiVersion"`
 	Kind       string              `json:"kind"`
@@ -116,14 +119,12 @@ func printDelegates(w io.Writer, format string, allNamespaces bool, ds []delegat
 	if ds == nil {
 		ds = []delegate.Delegate{}
 	}
-	switch format {
-	case "json", "yaml":
-		return printStructured(w, format, DelegateList{APIVersion: delegate.SchemaVersion, Kind: "DelegateList", Items: ds})
-	case "name":
+	if format != "" && format != "wide" {
+		names := make([]string, 0, len(ds))
 		for _, d := range ds {
-			fmt.Fprintf(w, "delegate/%s\n", d.Name)
+			names = append(names, d.Name)
 		}
-		return nil
+		return printDocument(w, format, DelegateList{APIVersion: delegate.SchemaVersion, Kind: "DelegateList", Items: ds}, "Delegate", names)
 	}
 	if len(ds) == 0 {
 		return nil

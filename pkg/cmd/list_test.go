@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 )
 
@@ -119,15 +123,55 @@ func TestListValidateNamesTheFlag(t *testing.T) {
 	}
 }
 
+// legacyWithSecrets is a legacy StatefulSet that carries its token and proxy password inline in
+// the pod spec, as old manifests did: the values are there for anything to leak.
+func legacyWithSecrets(token, password string) *delegate.Objects {
+	labels := map[string]string{delegate.LabelLegacyApp: delegate.LegacyAppValue}
+	return &delegate.Objects{StatefulSets: []appsv1.StatefulSet{{
+		ObjectMeta: metav1.ObjectMeta{Name: "old-abc", Namespace: "harness-delegate", Labels: labels},
+		Spec: appsv1.StatefulSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
+				Containers: []corev1.Container{{Name: "delegate", Image: "harness/delegate:latest", Env: []corev1.EnvVar{
+					{Name: "DELEGATE_NAME", Value: "old"}, {Name: "ACCOUNT_SECRET", Value: token},
+					{Name: "PROXY_HOST", Value: "proxy.corp"}, {Name: "PROXY_USER", Value: "svc"}, {Name: "PROXY_PASSWORD", Value: password},
+				}}},
+			}},
+		},
+	}}}
+}
+
 func TestPrintInspectionNeverShowsAValue(t *testing.T) {
-	var out bytes.Buffer
-	in := Inspection{Delegate: sampleDelegates()[1]}
-	if err := printInspection(&out, in, renderNow); err != nil {
+	const token, password = "tok-4f1b9c-must-not-print", "pw-77d2e0-must-not-print"
+	ds := delegate.Build(legacyWithSecrets(token, password), renderNow)
+	if len(ds) != 1 {
+		t.Fatalf("want the legacy delegate, got %d delegates", len(ds))
+	}
+	in := Inspection{APIVersion: delegate.SchemaVersion, Kind: "DelegateInspection", Delegate: ds[0], WarningEvents: []delegate.Event{}}
+	var text bytes.Buffer
+	if err := printInspectionAs(&text, "", in, renderNow); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"legacy StatefulSet (out of support since 2024-01-31)", "inline in the pod spec as ACCOUNT_SECRET (present)", "unknown (tag latest names no release)"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("inspection lacks %q:\n%s", want, out.String())
+	for _, want := range []string{"legacy StatefulSet (out of support since 2024-01-31)", "inline in the pod spec as ACCOUNT_SECRET (present)",
+		"unknown (tag latest names no release)", "proxy.corp, with credentials"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("inspection lacks %q:\n%s", want, text.String())
+		}
+	}
+	// Every format: a template can reach any field, so no field may hold a value.
+	outputs := map[string]string{"text": text.String()}
+	for _, format := range []string{"json", "yaml", "go-template={{.}}"} {
+		var out bytes.Buffer
+		if err := printInspectionAs(&out, format, in, renderNow); err != nil {
+			t.Fatalf("%s: %v", format, err)
+		}
+		outputs[format] = out.String()
+	}
+	for format, out := range outputs {
+		for _, value := range []string{token, password} {
+			if strings.Contains(out, value) {
+				t.Errorf("-o %s shows the value %q:\n%s", format, value, out)
+			}
 		}
 	}
 }

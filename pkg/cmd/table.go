@@ -2,48 +2,32 @@ package cmd
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"strings"
 
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/renderer"
-	"github.com/olekukonko/tablewriter/tw"
+	"k8s.io/cli-runtime/pkg/printers"
 )
 
-// writeTable prints rows the way kubectl get does: upper-case headers, left-aligned
-// columns separated by spaces, no borders or rules.
+// cellBreaks would end a cell or a row early inside the tab writer.
+var cellBreaks = strings.NewReplacer("\t", " ", "\r\n", " ", "\n", " ")
+
+// writeTable prints rows the way kubectl get does, with kubectl's own tab writer: upper-case
+// headers, left-aligned columns three spaces apart, no borders or rules.
 func writeTable(w io.Writer, header []string, rows [][]string) error {
 	var buf bytes.Buffer
-	table := tablewriter.NewTable(&buf,
-		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
-			Borders: tw.BorderNone,
-			Symbols: tw.NewSymbols(tw.StyleNone),
-			Settings: tw.Settings{
-				Separators: tw.Separators{BetweenColumns: tw.Off, BetweenRows: tw.Off},
-				Lines:      tw.Lines{ShowHeaderLine: tw.Off, ShowTop: tw.Off, ShowBottom: tw.Off},
-			},
-		})),
-		tablewriter.WithConfig(tablewriter.Config{
-			Header: tw.CellConfig{
-				Formatting: tw.CellFormatting{AutoFormat: tw.Off, AutoWrap: tw.WrapNone},
-				Alignment:  tw.CellAlignment{Global: tw.AlignLeft},
-				Padding:    tw.CellPadding{Global: tw.Padding{Left: "", Right: "   "}},
-			},
-			Row: tw.CellConfig{
-				Formatting: tw.CellFormatting{AutoWrap: tw.WrapNone},
-				Alignment:  tw.CellAlignment{Global: tw.AlignLeft},
-				Padding:    tw.CellPadding{Global: tw.Padding{Left: "", Right: "   "}},
-			},
-		}),
-	)
-	table.Header(header)
-	if err := table.Bulk(rows); err != nil {
+	tw := printers.GetNewTabWriter(&buf)
+	for _, row := range append([][]string{header}, rows...) {
+		cells := make([]string, len(row))
+		for i, cell := range row {
+			cells[i] = cellBreaks.Replace(cell)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if err := table.Render(); err != nil {
-		return err
-	}
-	// The last column's padding would leave trailing blanks on every line.
+	// An empty last cell would leave the padding of the cells before it as trailing blanks.
 	for _, line := range strings.SplitAfter(buf.String(), "\n") {
 		if line == "" {
 			continue

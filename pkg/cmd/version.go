@@ -24,7 +24,7 @@ type ClientVersion struct {
 	Platform  string `json:"platform"`
 }
 
-// VersionInfo is the document `version -o json|yaml` prints.
+// VersionInfo is the document `version -o json|yaml|jsonpath|go-template` prints.
 type VersionInfo struct {
 	ClientVersion ClientVersion `json:"clientVersion"`
 	// ServerVersion is absent with --client, or when the server could not be reached.
@@ -58,6 +58,9 @@ func NewVersionCommand(configFlags *genericclioptions.ConfigFlags, streams gener
   # As JSON, for scripts
   kubectl delegate version -o json
 
+  # Only the cluster's Kubernetes version, with kubectl's JSONPath
+  kubectl delegate version -o jsonpath='{.serverVersion.gitVersion}'
+
   # Only the plugin's version; the cluster is not contacted
   kubectl delegate version --client`,
 		Args: cobra.NoArgs,
@@ -65,9 +68,8 @@ func NewVersionCommand(configFlags *genericclioptions.ConfigFlags, streams gener
 			return runOptions(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: text)")
+	addOutputFlag(cmd, &o.Output, "text")
 	cmd.Flags().BoolVar(&o.ClientOnly, "client", false, "Print only the plugin's version; do not contact the cluster")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -93,12 +95,7 @@ func (o *VersionOptions) Complete() error {
 
 // Validate checks the flags.
 func (o *VersionOptions) Validate() error {
-	switch o.Output {
-	case "", "json", "yaml":
-		return nil
-	default:
-		return fmt.Errorf("--output %q is not supported: use json or yaml, or leave it out for text", o.Output)
-	}
+	return validateOutput(o.Output, "text")
 }
 
 // Run prints the client version, then the server's. When the server cannot be reached the
@@ -132,7 +129,8 @@ func currentClientVersion() ClientVersion {
 
 func printVersion(w io.Writer, format string, info VersionInfo) error {
 	if format != "" {
-		return printStructured(w, format, info)
+		// -o name names the plugin's version: version/v1.2.3.
+		return printDocument(w, format, info, "Version", []string{info.ClientVersion.Version})
 	}
 	c := info.ClientVersion
 	fmt.Fprintf(w, "Client Version: %s (commit %s, built %s, %s, %s)\n", c.Version, c.GitCommit, c.BuildDate, c.GoVersion, c.Platform)

@@ -59,10 +59,10 @@ func TestPrintVersionStructured(t *testing.T) {
 func TestVersionValidateNamesTheFlag(t *testing.T) {
 	o := &VersionOptions{Output: "xml"}
 	err := o.Validate()
-	if err == nil || !strings.Contains(err.Error(), "--output") || !strings.Contains(err.Error(), "json or yaml") {
+	if err == nil || !strings.Contains(err.Error(), "--output") || !strings.Contains(err.Error(), "json, jsonpath") {
 		t.Errorf("got %v", err)
 	}
-	for _, ok := range []string{"", "json", "yaml"} {
+	for _, ok := range []string{"", "json", "yaml", "name", "jsonpath={.clientVersion.version}"} {
 		if err := (&VersionOptions{Output: ok}).Validate(); err != nil {
 			t.Errorf("%q: %v", ok, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -114,6 +115,24 @@ func TestListFindsDelegatesInstalledFourWays(t *testing.T) {
 	}
 	if strings.Contains(res.stdout+res.stderr, fixtureToken) {
 		t.Error("the token was printed")
+	}
+
+	// Scripts pipe kubectl's JSONPath and -o name, as with kubectl get.
+	res = plugin(t, "list", "-n", namespaces["legacy"], "-o", "jsonpath={.items[*].name}")
+	if res.code != 0 || res.stdout != "legacy-delegate" {
+		t.Errorf("list -o jsonpath={.items[*].name}: exit %d, %q %s", res.code, res.stdout, res.stderr)
+	}
+	res = plugin(t, "list", "-n", namespaces["helm-chart"], "-o", "name")
+	if res.code != 0 || res.stdout != "delegate/helm-delegate\n" {
+		t.Errorf("list -o name: exit %d, %q %s", res.code, res.stdout, res.stderr)
+	}
+	res = plugin(t, "list", "-A", "-o", `jsonpath={range .items[*]}{.namespace}/{.name} {.installMethod}{"\n"}{end}`)
+	lines := strings.Split(res.stdout, "\n")
+	for _, want := range []string{key("helm-chart", "helm-delegate") + " helm", key("manifest", "manifest-delegate") + " manifest",
+		key("plugin", "plugin-delegate") + " plugin", key("legacy", "legacy-delegate") + " legacy"} {
+		if !slices.Contains(lines, want) {
+			t.Errorf("list -A -o jsonpath lacks the line %q: exit %d\n%s%s", want, res.code, res.stdout, res.stderr)
+		}
 	}
 }
 
