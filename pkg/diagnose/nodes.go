@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	resourcehelper "k8s.io/component-helpers/resource"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 
@@ -85,9 +86,11 @@ func gatherNodeCapacity(ctx context.Context, client kubernetes.Interface) ([]Nod
 			if !ok {
 				continue
 			}
-			cpu, mem := podRequests(p.Spec)
-			n.RequestedCPU.Add(cpu)
-			n.RequestedMem.Add(mem)
+			// What the scheduler counts: init containers, sidecars, overhead and pod-level
+			// requests included.
+			reqs := resourcehelper.PodRequests(&p, resourcehelper.PodResourcesOptions{})
+			n.RequestedCPU.Add(*reqs.Cpu())
+			n.RequestedMem.Add(*reqs.Memory())
 			n.PodsScheduled++
 		}
 		if opts.Continue = l.Continue; opts.Continue == "" {
@@ -95,28 +98,6 @@ func gatherNodeCapacity(ctx context.Context, client kubernetes.Interface) ([]Nod
 		}
 	}
 	return out, nil
-}
-
-// podRequests is what the scheduler counts for a pod: the larger of the containers' sum
-// and the largest init container, plus the pod overhead.
-func podRequests(spec corev1.PodSpec) (cpu, mem resource.Quantity) {
-	for _, c := range spec.Containers {
-		cpu.Add(*c.Resources.Requests.Cpu())
-		mem.Add(*c.Resources.Requests.Memory())
-	}
-	for _, c := range spec.InitContainers {
-		if r := c.Resources.Requests.Cpu(); r.Cmp(cpu) > 0 {
-			cpu = r.DeepCopy()
-		}
-		if r := c.Resources.Requests.Memory(); r.Cmp(mem) > 0 {
-			mem = r.DeepCopy()
-		}
-	}
-	if spec.Overhead != nil {
-		cpu.Add(*spec.Overhead.Cpu())
-		mem.Add(*spec.Overhead.Memory())
-	}
-	return cpu, mem
 }
 
 func checkNodeFit(s *Snapshot) []Finding {
