@@ -218,7 +218,7 @@ func (o *DoctorOptions) runBundle() error {
 		}
 		fmt.Fprintf(o.ErrOut, "Checks run offline on %s, collected %s%s.\n", o.BundleFile, b.Snapshot.CollectedAt.UTC().Format(time.RFC3339), note)
 	}
-	return o.report(diagnose.NewReport(diagnose.Run(b.Snapshot)))
+	return o.report(diagnose.NewReport(diagnose.RunBundle(b.Snapshot)))
 }
 
 // report prints the report and turns its worst verdict into the exit code.
