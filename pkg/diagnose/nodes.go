@@ -101,9 +101,8 @@ func gatherNodeCapacity(ctx context.Context, client kubernetes.Interface) ([]Nod
 }
 
 func checkNodeFit(s *Snapshot) []Finding {
-	var out []Finding
-	var objects []corev1.Node
-	for _, d := range s.Delegates {
+	var objects []corev1.Node // built once, for the first delegate with a replica to place
+	return perDelegate(s, func(d delegate.Delegate) Finding {
 		unplaced := 0
 		for _, p := range d.Pods {
 			if p.Node == "" {
@@ -111,19 +110,16 @@ func checkNodeFit(s *Snapshot) []Finding {
 			}
 		}
 		if unplaced == 0 {
-			out = append(out, Finding{Verdict: Pass, Subject: subject(d), Finding: fmt.Sprintf("all %d replica(s) placed on nodes", len(d.Pods))})
-			continue
+			return Finding{Verdict: Pass, Finding: fmt.Sprintf("all %d replica(s) placed on nodes", len(d.Pods))}
 		}
 		if s.Nodes == nil {
-			out = append(out, Finding{Verdict: Skip, Subject: subject(d), Finding: orDefault(s.NodesError, "node capacity was not read")})
-			continue
+			return Finding{Verdict: Skip, Finding: orDefault(s.NodesError, "node capacity was not read")}
 		}
 		if objects == nil {
 			objects = nodeObjects(s.Nodes)
 		}
-		out = append(out, nodeFit(d, unplaced, s.Nodes, objects))
-	}
-	return out
+		return nodeFit(d, unplaced, s.Nodes, objects)
+	})
 }
 
 // placement is what the scheduler checks before it weighs resources: whether a node may take
