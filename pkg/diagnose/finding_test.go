@@ -45,39 +45,31 @@ func TestCheckTablesAreWellFormed(t *testing.T) {
 	}
 }
 
-// The subsets select the checks each run had when they were separate tables.
-func TestSubsetsSelectTheRuns(t *testing.T) {
-	ids := func(subset Subsets) []string {
-		var out []string
-		for _, c := range ListChecks().Items {
-			if slices.Contains(c.Subsets, subset.String()) {
-				out = append(out, c.ID)
+// Each run gives findings of its subset's rows only, in table order.
+func TestRunsSelectTheirSubsetInTableOrder(t *testing.T) {
+	position := map[string]int{}
+	for i, c := range Checks {
+		position[c.ID] = i
+	}
+	rich := snapshot(healthy(), pendingDelegate())
+	rich.Nodes = []NodeCapacity{node("n1", "4", "8Gi", "0", "0")}
+	for _, run := range []struct {
+		subset   Subsets
+		findings []Finding
+	}{{Live, Run(rich)}, {Bundle, RunBundle(rich)}, {Pre, RunPre(preSnapshot())}} {
+		last := -1
+		for _, f := range run.findings {
+			i, ok := position[f.ID]
+			switch {
+			case !ok || Checks[i].Subsets&run.subset == 0:
+				t.Errorf("%s ran %s, which is not in it", run.subset, f.ID)
+			case i < last:
+				t.Errorf("%s: %s comes after %s", run.subset, f.ID, Checks[last].ID)
 			}
+			last = i
 		}
-		return out
-	}
-	live := []string{"DLG-101", "DLG-201", "DLG-202", "DLG-203", "DLG-301", "DLG-302", "DLG-303", "DLG-304", "DLG-305", "DLG-306",
-		"DLG-501", "DLG-401", "DLG-402", "DLG-403", "DLG-404", "DLG-405", "DLG-406", "DLG-407", "DLG-601"}
-	cases := map[Subsets][]string{
-		Live:   live,
-		Bundle: live,
-		Pre:    {"DLG-101", "DLG-201", "DLG-202", "DLG-203", "PRE-701", "PRE-702", "PRE-703"},
-		ECS:    {"ECS-001", "ECS-002", "ECS-003", "ECS-004", "ECS-005"},
-	}
-	for subset, want := range cases {
-		if got := ids(subset); !slices.Equal(got, want) {
-			t.Errorf("%s: %v, want %v", subset, got, want)
-		}
-	}
-	// And the runs run them: a pre snapshot gives findings of the pre checks only.
-	for _, f := range RunPre(preSnapshot()) {
-		if !slices.Contains(cases[Pre], f.ID) {
-			t.Errorf("RunPre ran %s", f.ID)
-		}
-	}
-	for _, f := range RunBundle(snapshot(healthy())) {
-		if !slices.Contains(live, f.ID) {
-			t.Errorf("RunBundle ran %s", f.ID)
+		if len(run.findings) == 0 {
+			t.Errorf("%s ran nothing", run.subset)
 		}
 	}
 }
