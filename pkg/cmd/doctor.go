@@ -31,6 +31,8 @@ type DoctorOptions struct {
 	Pre         bool
 	preSettings settingsFlags
 	BundleFile  string
+	// ListChecks prints the check tables instead of running them.
+	ListChecks bool
 
 	matrix diagnose.SupportMatrix
 	clusterClient
@@ -64,7 +66,10 @@ Exit codes: 0 all passed, 3 a check failed, 4 warnings only (3 with --fail-on wa
   kubectl delegate doctor --bundle delegate-bundle-harness-delegate-ng-20260102T030405Z.tar.gz
 
   # An ECS delegate's task definition, offline
-  kubectl delegate doctor --ecs-task-spec ecs-task-spec.json`,
+  kubectl delegate doctor --ecs-task-spec ecs-task-spec.json
+
+  # Every check: ID, category, what it checks, and which runs include it
+  kubectl delegate doctor --list-checks`,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: delegateNameCompletion(configFlags),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -81,6 +86,7 @@ Exit codes: 0 all passed, 3 a check failed, 4 warnings only (3 with --fail-on wa
 	cmd.Flags().StringVar(&o.BundleFile, "bundle", "", "Run the checks offline on a bundle written by kubectl delegate collect")
 	cmd.Flags().StringVar(&o.SupportMatrixFile, "support-matrix", "", "YAML or JSON file listing the supported Kubernetes versions (versions: [1.27.8, ...]) instead of the embedded list")
 	cmd.Flags().BoolVar(&o.Pre, "pre", false, "Check a planned install instead: namespace, your permissions, conflicting objects, capacity for --replicas/--cpu/--memory (NAME defaults to harness-delegate-ng, -n to harness-delegate-ng)")
+	cmd.Flags().BoolVar(&o.ListChecks, "list-checks", false, "List the checks (ID, category, title, and the runs that include them: live, pre, bundle, ecs) instead of running them; needs no cluster")
 	o.preSettings.addCapacity(cmd.Flags())
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"fail", "warn"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -88,7 +94,7 @@ Exit codes: 0 all passed, 3 a check failed, 4 warnings only (3 with --fail-on wa
 
 // Complete reads the support matrix and builds the client.
 func (o *DoctorOptions) Complete() error {
-	if o.ECSTaskSpecFile != "" {
+	if o.ECSTaskSpecFile != "" || o.ListChecks {
 		return nil // offline: no cluster
 	}
 	var err error
@@ -137,6 +143,9 @@ func (o *DoctorOptions) Validate() error {
 	if o.FailOn != "fail" && o.FailOn != "warn" {
 		return fmt.Errorf("--fail-on %q is not supported: use fail or warn", o.FailOn)
 	}
+	if err := o.validateListChecks(); err != nil {
+		return err
+	}
 	if o.ECSTaskSpecFile != "" && (o.Name != "" || o.AllNamespaces || o.SupportMatrixFile != "") {
 		return fmt.Errorf("--ecs-task-spec checks a file offline: it does not go with a delegate NAME, -A or --support-matrix")
 	}
@@ -154,6 +163,9 @@ func (o *DoctorOptions) Validate() error {
 
 // Run gathers, checks and reports; the exit code carries the worst verdict.
 func (o *DoctorOptions) Run(ctx context.Context) error {
+	if o.ListChecks {
+		return o.listChecks()
+	}
 	if o.ECSTaskSpecFile != "" {
 		data, err := os.ReadFile(o.ECSTaskSpecFile)
 		if err != nil {
@@ -215,7 +227,7 @@ func (o *DoctorOptions) runBundle() error {
 		}
 		fmt.Fprintf(o.ErrOut, "Checks run offline on %s, collected %s%s.\n", o.BundleFile, b.Snapshot.CollectedAt.UTC().Format(time.RFC3339), note)
 	}
-	return o.report(diagnose.NewReport(diagnose.Run(b.Snapshot)))
+	return o.report(diagnose.NewReport(diagnose.RunBundle(b.Snapshot)))
 }
 
 // report prints the report and turns its worst verdict into the exit code.

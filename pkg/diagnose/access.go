@@ -79,9 +79,8 @@ func gatherAccess(ctx context.Context, client kubernetes.Interface, ds []delegat
 }
 
 func checkAccess(s *Snapshot) []Finding {
-	var out []Finding
-	for _, d := range s.Delegates {
-		f := Finding{Subject: subject(d)}
+	return perDelegate(s, func(d delegate.Delegate) Finding {
+		var f Finding
 		ar, asked := s.Access[subject(d)]
 		switch {
 		case d.RBAC.Mode == delegate.RBACUnknown:
@@ -103,7 +102,6 @@ func checkAccess(s *Snapshot) []Finding {
 			f.Hint = "a binding names a role that does not grant it (or does not exist): kubectl auth can-i --list --as=system:serviceaccount:" +
 				d.Namespace + ":" + d.Workload.ServiceAccount + " shows what it may do"
 		}
-		out = append(out, f)
-	}
-	return out
+		return f
+	})
 }

@@ -47,8 +47,7 @@ func checkKubernetesVersion(s *Snapshot) []Finding {
 }
 
 func checkRequests(s *Snapshot) []Finding {
-	var out []Finding
-	for _, d := range s.Delegates {
+	return perDelegate(s, func(d delegate.Delegate) Finding {
 		cpu, mem := d.Resources.Requests.Cpu(), d.Resources.Requests.Memory()
 		var short []string
 		if cpu.Cmp(minCPU) < 0 {
@@ -58,41 +57,35 @@ func checkRequests(s *Snapshot) []Finding {
 			short = append(short, fmt.Sprintf("memory %s < %s", quantity(mem), minMemory.String()))
 		}
 		if len(short) == 0 {
-			out = append(out, Finding{Verdict: Pass, Subject: subject(d),
-				Finding: fmt.Sprintf("each replica requests cpu %s, memory %s (minimum %s, %s)", quantity(cpu), quantity(mem), minCPU.String(), minMemory.String())})
-			continue
+			return Finding{Verdict: Pass,
+				Finding: fmt.Sprintf("each replica requests cpu %s, memory %s (minimum %s, %s)", quantity(cpu), quantity(mem), minCPU.String(), minMemory.String())}
 		}
-		out = append(out, Finding{Verdict: Fail, Subject: subject(d),
+		return Finding{Verdict: Fail,
 			Finding: "each replica requests less than the documented minimum: " + strings.Join(short, ", "),
 			Hint: "a delegate short of CPU or memory crash-loops or is OOMKilled; raise the requests, e.g. " +
-				setResourcesCommand(d, "requests")})
-	}
-	return out
+				setResourcesCommand(d, "requests")}
+	})
 }
 
 func checkMemoryLimit(s *Snapshot) []Finding {
-	var out []Finding
-	for _, d := range s.Delegates {
+	return perDelegate(s, func(d delegate.Delegate) Finding {
 		limit, ok := d.Resources.Limits[corev1.ResourceMemory]
 		if !ok {
-			out = append(out, Finding{Verdict: Pass, Subject: subject(d), Finding: "no memory limit"})
-			continue
+			return Finding{Verdict: Pass, Finding: "no memory limit"}
 		}
 		request := d.Resources.Requests.Memory()
 		switch {
 		case limit.Cmp(minMemory) < 0:
-			out = append(out, Finding{Verdict: Fail, Subject: subject(d),
+			return Finding{Verdict: Fail,
 				Finding: fmt.Sprintf("memory limit %s is below the documented minimum %s", limit.String(), minMemory.String()),
-				Hint:    "the JVM is OOMKilled at the limit; raise it, e.g. " + setResourcesCommand(d, "limits")})
+				Hint:    "the JVM is OOMKilled at the limit; raise it, e.g. " + setResourcesCommand(d, "limits")}
 		case !request.IsZero() && limit.Cmp(*request) < 0:
-			out = append(out, Finding{Verdict: Fail, Subject: subject(d),
+			return Finding{Verdict: Fail,
 				Finding: fmt.Sprintf("memory limit %s is below the request %s", limit.String(), request.String()),
-				Hint:    "the API server rejects new pods whose limit is below the request; set them equal, as the chart does: " + setResourcesCommand(d, "limits")})
-		default:
-			out = append(out, Finding{Verdict: Pass, Subject: subject(d), Finding: "memory limit " + limit.String()})
+				Hint:    "the API server rejects new pods whose limit is below the request; set them equal, as the chart does: " + setResourcesCommand(d, "limits")}
 		}
-	}
-	return out
+		return Finding{Verdict: Pass, Finding: "memory limit " + limit.String()}
+	})
 }
 
 func setResourcesCommand(d delegate.Delegate, which string) string {
@@ -114,6 +107,17 @@ func quantity(q *resource.Quantity) string {
 		return "none"
 	}
 	return q.String()
+}
+
+// perDelegate runs judge on every delegate: one finding each, about the delegate.
+func perDelegate(s *Snapshot, judge func(d delegate.Delegate) Finding) []Finding {
+	var out []Finding
+	for _, d := range s.Delegates {
+		f := judge(d)
+		f.Subject = subject(d)
+		out = append(out, f)
+	}
+	return out
 }
 
 // podFindings runs judge on every pod of every delegate; a delegate whose pods all pass
@@ -215,89 +219,75 @@ func checkPending(s *Snapshot) []Finding {
 }
 
 func checkToken(s *Snapshot) []Finding {
-	var out []Finding
-	for _, d := range s.Delegates {
+	return perDelegate(s, func(d delegate.Delegate) Finding {
 		t := d.Token
 		switch {
 		case t.Source == delegate.TokenMissing:
-			out = append(out, Finding{Verdict: Fail, Subject: subject(d), Finding: "no DELEGATE_TOKEN in the delegate's environment",
-				Hint: "the delegate cannot register without its token; put it in a Secret and reference it: kubectl create secret generic " + d.Name + "-token -n " + d.Namespace + " --from-literal=DELEGATE_TOKEN=<token>"})
+			return Finding{Verdict: Fail, Finding: "no DELEGATE_TOKEN in the delegate's environment",
+				Hint: "the delegate cannot register without its token; put it in a Secret and reference it: kubectl create secret generic " + d.Name + "-token -n " + d.Namespace + " --from-literal=DELEGATE_TOKEN=<token>"}
 		case t.Present == nil:
-			out = append(out, Finding{Verdict: Skip, Subject: subject(d), Finding: fmt.Sprintf("Secret %s could not be read with this kubeconfig's permissions", t.SecretName)})
+			return Finding{Verdict: Skip, Finding: fmt.Sprintf("Secret %s could not be read with this kubeconfig's permissions", t.SecretName)}
 		case !*t.Present && t.Source == delegate.TokenFromSecret:
-			out = append(out, Finding{Verdict: Fail, Subject: subject(d), Finding: fmt.Sprintf("Secret %s has no non-empty key %s", t.SecretName, t.SecretKey),
-				Hint: fmt.Sprintf("create or fix it: kubectl create secret generic %s -n %s --from-literal=%s=<token> (delete the empty one first)", t.SecretName, d.Namespace, t.SecretKey)})
+			return Finding{Verdict: Fail, Finding: fmt.Sprintf("Secret %s has no non-empty key %s", t.SecretName, t.SecretKey),
+				Hint: fmt.Sprintf("create or fix it: kubectl create secret generic %s -n %s --from-literal=%s=<token> (delete the empty one first)", t.SecretName, d.Namespace, t.SecretKey)}
 		case !*t.Present:
-			out = append(out, Finding{Verdict: Fail, Subject: subject(d), Finding: t.Variable + " is set inline but empty",
-				Hint: "set the token from a Secret instead of inline"})
+			return Finding{Verdict: Fail, Finding: t.Variable + " is set inline but empty",
+				Hint: "set the token from a Secret instead of inline"}
 		case t.Source == delegate.TokenInline:
-			out = append(out, Finding{Verdict: Warn, Subject: subject(d), Finding: "the token is inline in the pod spec as " + t.Variable,
-				Hint: "anyone who can read the workload can read the token; move it to a Secret referenced with secretKeyRef"})
-		default:
-			out = append(out, Finding{Verdict: Pass, Subject: subject(d), Finding: fmt.Sprintf("token in Secret %s, key %s", t.SecretName, t.SecretKey)})
+			return Finding{Verdict: Warn, Finding: "the token is inline in the pod spec as " + t.Variable,
+				Hint: "anyone who can read the workload can read the token; move it to a Secret referenced with secretKeyRef"}
 		}
-	}
-	return out
+		return Finding{Verdict: Pass, Finding: fmt.Sprintf("token in Secret %s, key %s", t.SecretName, t.SecretKey)}
+	})
 }
 
 func checkManagerEndpoint(s *Snapshot) []Finding {
-	var out []Finding
-	for _, d := range s.Delegates {
+	return perDelegate(s, func(d delegate.Delegate) Finding {
 		u, err := url.Parse(d.ManagerEndpoint)
 		switch {
 		case d.ManagerEndpoint == "":
-			out = append(out, Finding{Verdict: Fail, Subject: subject(d), Finding: "MANAGER_HOST_AND_PORT is not set",
-				Hint: "set it to your Harness URL, e.g. https://app.harness.io (the chart's managerEndpoint)"})
+			return Finding{Verdict: Fail, Finding: "MANAGER_HOST_AND_PORT is not set",
+				Hint: "set it to your Harness URL, e.g. https://app.harness.io (the chart's managerEndpoint)"}
 		case err != nil || u.Scheme != "https" || u.Host == "":
-			out = append(out, Finding{Verdict: Fail, Subject: subject(d), Finding: fmt.Sprintf("manager endpoint %q is not an https URL", d.ManagerEndpoint),
-				Hint: "the delegate connects to the manager over HTTPS; use the URL of your Harness account, e.g. https://app.harness.io"})
-		default:
-			out = append(out, Finding{Verdict: Pass, Subject: subject(d), Finding: "manager endpoint " + d.ManagerEndpoint})
+			return Finding{Verdict: Fail, Finding: fmt.Sprintf("manager endpoint %q is not an https URL", d.ManagerEndpoint),
+				Hint: "the delegate connects to the manager over HTTPS; use the URL of your Harness account, e.g. https://app.harness.io"}
 		}
-	}
-	return out
+		return Finding{Verdict: Pass, Finding: "manager endpoint " + d.ManagerEndpoint}
+	})
 }
 
 func checkAccountID(s *Snapshot) []Finding {
-	var out []Finding
-	for _, d := range s.Delegates {
+	return perDelegate(s, func(d delegate.Delegate) Finding {
 		if d.AccountID == "" {
-			out = append(out, Finding{Verdict: Fail, Subject: subject(d), Finding: "ACCOUNT_ID is not set",
-				Hint: "set ACCOUNT_ID to your Harness account id: it is in every Harness URL (the chart's accountId)"})
-			continue
+			return Finding{Verdict: Fail, Finding: "ACCOUNT_ID is not set",
+				Hint: "set ACCOUNT_ID to your Harness account id: it is in every Harness URL (the chart's accountId)"}
 		}
-		out = append(out, Finding{Verdict: Pass, Subject: subject(d), Finding: "account id set"})
-	}
-	return out
+		return Finding{Verdict: Pass, Finding: "account id set"}
+	})
 }
 
 func checkDelegateVersion(s *Snapshot) []Finding {
-	var out []Finding
-	for _, d := range s.Delegates {
-		f := Finding{Subject: subject(d)}
+	return perDelegate(s, func(d delegate.Delegate) Finding {
 		sp := d.Support
 		switch {
 		case d.InstallMethod == delegate.Legacy:
-			f.Verdict, f.Finding = Fail, "a legacy StatefulSet delegate: out of support since 2024-01-31"
-			f.Hint = "install a current delegate (Helm chart harness-delegate-ng or kubectl delegate install) and remove the StatefulSet"
+			return Finding{Verdict: Fail, Finding: "a legacy StatefulSet delegate: out of support since 2024-01-31",
+				Hint: "install a current delegate (Helm chart harness-delegate-ng or kubectl delegate install) and remove the StatefulSet"}
 		case d.Image.Tag == "latest":
-			f.Verdict, f.Finding = Warn, "image tag latest: the deprecated legacy image, version unknown"
-			f.Hint = "pin a release tag (yy.mm.verno) so upgrades are deliberate; the upgrader keeps it current"
+			return Finding{Verdict: Warn, Finding: "image tag latest: the deprecated legacy image, version unknown",
+				Hint: "pin a release tag (yy.mm.verno) so upgrades are deliberate; the upgrader keeps it current"}
 		case sp.Status == delegate.UnknownSupport:
-			f.Verdict, f.Finding = Warn, fmt.Sprintf("image tag %q names no delegate release", d.Image.Tag)
-			f.Hint = "use a harness/delegate release tag (yy.mm.verno) so support can be judged"
+			return Finding{Verdict: Warn, Finding: fmt.Sprintf("image tag %q names no delegate release", d.Image.Tag),
+				Hint: "use a harness/delegate release tag (yy.mm.verno) so support can be judged"}
 		case sp.Status == delegate.EndOfLife:
-			f.Verdict, f.Finding = Fail, fmt.Sprintf("delegate %s reached end of life on %s", d.Version, sp.EndOfLife.Format("2006-01-02"))
-			f.Hint = upgradeHint(d)
+			return Finding{Verdict: Fail, Finding: fmt.Sprintf("delegate %s reached end of life on %s", d.Version, sp.EndOfLife.Format("2006-01-02")),
+				Hint: upgradeHint(d)}
 		case sp.Status == delegate.EndOfSupport:
-			f.Verdict, f.Finding = Warn, fmt.Sprintf("delegate %s is out of support since %s (end of life %s)", d.Version, sp.EndOfSupport.Format("2006-01-02"), sp.EndOfLife.Format("2006-01-02"))
-			f.Hint = upgradeHint(d)
-		default:
-			f.Verdict, f.Finding = Pass, fmt.Sprintf("delegate %s supported until %s", d.Version, sp.EndOfSupport.Format("2006-01-02"))
+			return Finding{Verdict: Warn, Finding: fmt.Sprintf("delegate %s is out of support since %s (end of life %s)", d.Version, sp.EndOfSupport.Format("2006-01-02"), sp.EndOfLife.Format("2006-01-02")),
+				Hint: upgradeHint(d)}
 		}
-		out = append(out, f)
-	}
-	return out
+		return Finding{Verdict: Pass, Finding: fmt.Sprintf("delegate %s supported until %s", d.Version, sp.EndOfSupport.Format("2006-01-02"))}
+	})
 }
 
 // upgradeHint says how to move an old delegate on: the upgrader, when it is there, should
@@ -314,53 +304,44 @@ func upgradeHint(d delegate.Delegate) string {
 }
 
 func checkDuplicateName(s *Snapshot) []Finding {
-	var out []Finding
-	for _, d := range s.Delegates {
+	return perDelegate(s, func(d delegate.Delegate) Finding {
 		if d.Duplicate == nil {
-			out = append(out, Finding{Verdict: Pass, Subject: subject(d), Finding: "name used once in the cluster"})
-			continue
+			return Finding{Verdict: Pass, Finding: "name used once in the cluster"}
 		}
-		out = append(out, Finding{Verdict: Fail, Subject: subject(d),
+		return Finding{Verdict: Fail,
 			Finding: fmt.Sprintf("the name %q is also used in namespace(s) %s", d.Name, strings.Join(d.Duplicate.OtherNamespaces, ", ")),
-			Hint:    "Harness tells delegates apart by name: two with one name self-destruct; give each a unique delegateName"})
-	}
-	return out
+			Hint:    "Harness tells delegates apart by name: two with one name self-destruct; give each a unique delegateName"}
+	})
 }
 
 func checkUpgrader(s *Snapshot) []Finding {
-	var out []Finding
-	for _, d := range s.Delegates {
+	return perDelegate(s, func(d delegate.Delegate) Finding {
 		u := d.Upgrader
 		switch {
 		case u == nil:
-			out = append(out, Finding{Verdict: Skip, Subject: subject(d), Finding: "no upgrader CronJob"})
+			return Finding{Verdict: Skip, Finding: "no upgrader CronJob"}
 		case u.Suspended:
-			out = append(out, Finding{Verdict: Warn, Subject: subject(d), Finding: "upgrader CronJob " + u.CronJob + " is suspended",
-				Hint: fmt.Sprintf("the delegate will fall out of support; resume it: kubectl patch cronjob %s -n %s -p '{\"spec\":{\"suspend\":false}}'", u.CronJob, d.Namespace)})
+			return Finding{Verdict: Warn, Finding: "upgrader CronJob " + u.CronJob + " is suspended",
+				Hint: fmt.Sprintf("the delegate will fall out of support; resume it: kubectl patch cronjob %s -n %s -p '{\"spec\":{\"suspend\":false}}'", u.CronJob, d.Namespace)}
 		case u.LastResult == "Failed":
-			out = append(out, Finding{Verdict: Warn, Subject: subject(d), Finding: "the upgrader's last run failed",
-				Hint: fmt.Sprintf("kubectl logs -n %s job/<latest %s job> shows why", d.Namespace, u.CronJob)})
-		default:
-			out = append(out, Finding{Verdict: Pass, Subject: subject(d), Finding: "upgrader " + u.CronJob + " runs " + u.Schedule})
+			return Finding{Verdict: Warn, Finding: "the upgrader's last run failed",
+				Hint: fmt.Sprintf("kubectl logs -n %s job/<latest %s job> shows why", d.Namespace, u.CronJob)}
 		}
-	}
-	return out
+		return Finding{Verdict: Pass, Finding: "upgrader " + u.CronJob + " runs " + u.Schedule}
+	})
 }
 
 func checkProxy(s *Snapshot) []Finding {
-	var out []Finding
-	for _, d := range s.Delegates {
+	return perDelegate(s, func(d delegate.Delegate) Finding {
 		switch {
 		case !d.Proxy.Configured:
-			out = append(out, Finding{Verdict: Skip, Subject: subject(d), Finding: "no proxy configured"})
+			return Finding{Verdict: Skip, Finding: "no proxy configured"}
 		case !strings.Contains(d.Proxy.NoProxy, "kubernetes.default") && !strings.Contains(d.Proxy.NoProxy, ".svc") && !strings.Contains(d.Proxy.NoProxy, "10.") && !strings.Contains(d.Proxy.NoProxy, "*"):
-			out = append(out, Finding{Verdict: Warn, Subject: subject(d), Finding: fmt.Sprintf("proxy %s set, NO_PROXY %q does not exempt the API server", d.Proxy.Host, d.Proxy.NoProxy),
-				Hint: "calls to the Kubernetes API would go through the proxy; add kubernetes.default.svc and the service CIDR to NO_PROXY (the chart's noProxy)"})
-		default:
-			out = append(out, Finding{Verdict: Pass, Subject: subject(d), Finding: "proxy " + d.Proxy.Host + " with NO_PROXY " + d.Proxy.NoProxy})
+			return Finding{Verdict: Warn, Finding: fmt.Sprintf("proxy %s set, NO_PROXY %q does not exempt the API server", d.Proxy.Host, d.Proxy.NoProxy),
+				Hint: "calls to the Kubernetes API would go through the proxy; add kubernetes.default.svc and the service CIDR to NO_PROXY (the chart's noProxy)"}
 		}
-	}
-	return out
+		return Finding{Verdict: Pass, Finding: "proxy " + d.Proxy.Host + " with NO_PROXY " + d.Proxy.NoProxy}
+	})
 }
 
 func orDefault(s, def string) string {

@@ -335,16 +335,6 @@ func TestDuplicateUpgraderProxy(t *testing.T) {
 	}
 }
 
-func TestEveryCheckIsInTheTableOnce(t *testing.T) {
-	seen := map[string]bool{}
-	for _, c := range Checks {
-		if seen[c.ID] || c.Run == nil || c.Title == "" {
-			t.Errorf("check %+v duplicated or incomplete", c.ID)
-		}
-		seen[c.ID] = true
-	}
-}
-
 func TestAccess(t *testing.T) {
 	cases := []struct {
 		name   string

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	resourcehelper "k8s.io/component-helpers/resource"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 
@@ -85,9 +86,11 @@ func gatherNodeCapacity(ctx context.Context, client kubernetes.Interface) ([]Nod
 			if !ok {
 				continue
 			}
-			cpu, mem := podRequests(p.Spec)
-			n.RequestedCPU.Add(cpu)
-			n.RequestedMem.Add(mem)
+			// What the scheduler counts: init containers, sidecars, overhead and pod-level
+			// requests included.
+			reqs := resourcehelper.PodRequests(&p, resourcehelper.PodResourcesOptions{})
+			n.RequestedCPU.Add(*reqs.Cpu())
+			n.RequestedMem.Add(*reqs.Memory())
 			n.PodsScheduled++
 		}
 		if opts.Continue = l.Continue; opts.Continue == "" {
@@ -97,32 +100,9 @@ func gatherNodeCapacity(ctx context.Context, client kubernetes.Interface) ([]Nod
 	return out, nil
 }
 
-// podRequests is what the scheduler counts for a pod: the larger of the containers' sum
-// and the largest init container, plus the pod overhead.
-func podRequests(spec corev1.PodSpec) (cpu, mem resource.Quantity) {
-	for _, c := range spec.Containers {
-		cpu.Add(*c.Resources.Requests.Cpu())
-		mem.Add(*c.Resources.Requests.Memory())
-	}
-	for _, c := range spec.InitContainers {
-		if r := c.Resources.Requests.Cpu(); r.Cmp(cpu) > 0 {
-			cpu = r.DeepCopy()
-		}
-		if r := c.Resources.Requests.Memory(); r.Cmp(mem) > 0 {
-			mem = r.DeepCopy()
-		}
-	}
-	if spec.Overhead != nil {
-		cpu.Add(*spec.Overhead.Cpu())
-		mem.Add(*spec.Overhead.Memory())
-	}
-	return cpu, mem
-}
-
 func checkNodeFit(s *Snapshot) []Finding {
-	var out []Finding
-	var objects []corev1.Node
-	for _, d := range s.Delegates {
+	var objects []corev1.Node // built once, for the first delegate with a replica to place
+	return perDelegate(s, func(d delegate.Delegate) Finding {
 		unplaced := 0
 		for _, p := range d.Pods {
 			if p.Node == "" {
@@ -130,19 +110,16 @@ func checkNodeFit(s *Snapshot) []Finding {
 			}
 		}
 		if unplaced == 0 {
-			out = append(out, Finding{Verdict: Pass, Subject: subject(d), Finding: fmt.Sprintf("all %d replica(s) placed on nodes", len(d.Pods))})
-			continue
+			return Finding{Verdict: Pass, Finding: fmt.Sprintf("all %d replica(s) placed on nodes", len(d.Pods))}
 		}
 		if s.Nodes == nil {
-			out = append(out, Finding{Verdict: Skip, Subject: subject(d), Finding: orDefault(s.NodesError, "node capacity was not read")})
-			continue
+			return Finding{Verdict: Skip, Finding: orDefault(s.NodesError, "node capacity was not read")}
 		}
 		if objects == nil {
 			objects = nodeObjects(s.Nodes)
 		}
-		out = append(out, nodeFit(d, unplaced, s.Nodes, objects))
-	}
-	return out
+		return nodeFit(d, unplaced, s.Nodes, objects)
+	})
 }
 
 // placement is what the scheduler checks before it weighs resources: whether a node may take

@@ -149,20 +149,51 @@ func TestNodeFitSkipsWithoutNodesAndPassesPlacedReplicas(t *testing.T) {
 	}
 }
 
-func TestPodRequests(t *testing.T) {
-	spec := corev1.PodSpec{
-		Containers: []corev1.Container{
-			{Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("1Gi")}}},
-			{Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m")}}},
-		},
-		InitContainers: []corev1.Container{
-			{Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("3Gi")}}},
-		},
-		Overhead: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")},
+// A node's requested room is what the scheduler counts for each pod on it: the larger of
+// the containers' sum and the largest init container, sidecars (init containers that keep
+// running) on top, plus the pod overhead.
+func TestGatherNodeCapacityCountsRequestsAsTheScheduler(t *testing.T) {
+	requests := func(cpu, mem string) corev1.ResourceRequirements {
+		l := corev1.ResourceList{}
+		if cpu != "" {
+			l[corev1.ResourceCPU] = resource.MustParse(cpu)
+		}
+		if mem != "" {
+			l[corev1.ResourceMemory] = resource.MustParse(mem)
+		}
+		return corev1.ResourceRequirements{Requests: l}
 	}
-	cpu, mem := podRequests(spec)
-	if cpu.String() != "600m" || mem.String() != "3Gi" {
-		t.Errorf("cpu %s mem %s", cpu.String(), mem.String())
+	always := corev1.ContainerRestartPolicyAlways
+	cases := []struct {
+		name     string
+		spec     corev1.PodSpec
+		cpu, mem string
+	}{
+		{"init container larger than the containers, overhead", corev1.PodSpec{
+			Containers:     []corev1.Container{{Name: "a", Resources: requests("250m", "1Gi")}, {Name: "b", Resources: requests("250m", "")}},
+			InitContainers: []corev1.Container{{Name: "init", Resources: requests("", "3Gi")}},
+			Overhead:       corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")},
+		}, "600m", "3Gi"},
+		{"sidecar init container runs beside the containers", corev1.PodSpec{
+			Containers:     []corev1.Container{{Name: "app", Resources: requests("1", "1Gi")}},
+			InitContainers: []corev1.Container{{Name: "proxy", RestartPolicy: &always, Resources: requests("500m", "512Mi")}},
+		}, "1500m", "1536Mi"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "a"}, Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("8Gi"), corev1.ResourcePods: resource.MustParse("110")}}}
+			spec := c.spec
+			spec.NodeName = "a"
+			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "x"}, Spec: spec}
+			nodes, err := gatherNodeCapacity(context.Background(), fake.NewClientset(n, p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := nodes[0]; got.RequestedCPU.String() != c.cpu || got.RequestedMem.String() != c.mem {
+				t.Errorf("requested cpu %s memory %s, want %s %s", got.RequestedCPU.String(), got.RequestedMem.String(), c.cpu, c.mem)
+			}
+		})
 	}
 }
 

@@ -157,21 +157,6 @@ func reviewOwnAccess(ctx context.Context, client kubernetes.Interface, objs, gra
 
 func ptrTo[T any](v T) *T { return &v }
 
-// PreChecks are the checks doctor --pre and install's preflight run: the cluster, the
-// planned delegate's capacity, and what install needs of the cluster and the user.
-var PreChecks = []Check{
-	{ID: "DLG-101", Category: CategoryCluster, Title: "Kubernetes version is on the documented support list", Run: checkKubernetesVersion},
-	{ID: "DLG-201", Category: CategoryCapacity, Title: "Each replica requests at least the documented minimum", Run: checkRequests},
-	{ID: "DLG-202", Category: CategoryCapacity, Title: "Memory limit leaves the delegate room", Run: checkMemoryLimit},
-	{ID: "DLG-203", Category: CategoryCapacity, Title: "Every replica fits on a schedulable node", Run: checkNodeFit},
-	{ID: "PRE-701", Category: CategoryInstall, Title: "The namespace exists or can be created", Run: checkPreNamespace},
-	{ID: "PRE-702", Category: CategoryInstall, Title: "You may create every object install writes", Run: checkPreAccess},
-	{ID: "PRE-703", Category: CategoryInstall, Title: "No object install writes belongs to another installation", Run: checkPreConflicts},
-}
-
-// RunPre runs the pre-install checks.
-func RunPre(s *Snapshot) []Finding { return runChecks(PreChecks, s) }
-
 func checkPreNamespace(s *Snapshot) []Finding {
 	p := s.Pre
 	if p == nil {
