@@ -14,12 +14,17 @@ func (o *DoctorOptions) validateListChecks() error {
 	return nil
 }
 
-// listChecks prints every check's row: a table for people, or with -o json|yaml a CheckList.
+// listChecks prints every check's row: a table for people, or with -o a CheckList (-o name:
+// check/ID).
 // It asks nothing of the cluster.
 func (o *DoctorOptions) listChecks() error {
 	list := diagnose.ListChecks()
 	if o.Output != "" {
-		return printStructured(o.Out, o.Output, list)
+		ids := make([]string, len(list.Items))
+		for i, c := range list.Items {
+			ids[i] = c.ID
+		}
+		return printDocument(o.Out, o.Output, list, "Check", ids)
 	}
 	rows := make([][]string, len(list.Items))
 	for i, c := range list.Items {
