@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/kubectl-delegate/kubectl-delegate/internal/table"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/diagnose"
 )
 
@@ -30,5 +31,5 @@ func (o *DoctorOptions) listChecks() error {
 	for i, c := range list.Items {
 		rows[i] = []string{c.ID, string(c.Category), strings.Join(c.Subsets, ","), c.Title}
 	}
-	return writeTable(o.Out, []string{"ID", "CATEGORY", "SUBSETS", "TITLE"}, rows)
+	return table.Write(o.Out, []string{"ID", "CATEGORY", "SUBSETS", "TITLE"}, rows)
 }

@@ -12,6 +12,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-delegate/kubectl-delegate/internal/printable"
+	"github.com/kubectl-delegate/kubectl-delegate/internal/table"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 )
 
@@ -156,7 +158,8 @@ func (o *InspectOptions) delegateNames(ctx context.Context, prefix string) []str
 func printInspection(w io.Writer, in Inspection, now time.Time) error {
 	d := in.Delegate
 	var b strings.Builder
-	field := func(label, value string) { fmt.Fprintf(&b, "%-17s %s\n", label+":", value) }
+	// Values come from the cluster: escaped, so that none can move the cursor or add a line.
+	field := func(label, value string) { fmt.Fprintf(&b, "%-17s %s\n", label+":", printable.String(value)) }
 	field("Name", d.Name)
 	field("Namespace", d.Namespace)
 	field("Install method", installDetail(d))
@@ -172,7 +175,7 @@ func printInspection(w io.Writer, in Inspection, now time.Time) error {
 	field("Upgrader", upgraderDetail(d.Upgrader, now))
 	field("RBAC", string(d.RBAC.Mode))
 	for _, binding := range d.RBAC.Bindings {
-		fmt.Fprintf(&b, "%-17s %s\n", "", binding)
+		fmt.Fprintf(&b, "%-17s %s\n", "", printable.String(binding))
 	}
 	field("Tags", orNotSet(strings.Join(d.Tags, ", ")))
 	field("Poll for tasks", fmt.Sprint(d.PollForTasks))
@@ -193,7 +196,7 @@ func printInspection(w io.Writer, in Inspection, now time.Time) error {
 			rows = append(rows, []string{p.Name, map[bool]string{true: "true", false: "false"}[p.Ready], podStatus(p),
 				restarts([]delegate.Pod{p}, now), lastTermination(p), orNone(p.Node), age(p.CreatedAt, now)})
 		}
-		if err := writeTable(indent{w}, []string{"NAME", "READY", "STATUS", "RESTARTS", "LAST TERMINATION", "NODE", "AGE"}, rows); err != nil {
+		if err := table.Write(indent{w}, []string{"NAME", "READY", "STATUS", "RESTARTS", "LAST TERMINATION", "NODE", "AGE"}, rows); err != nil {
 			return err
 		}
 	}
@@ -207,7 +210,7 @@ func printInspection(w io.Writer, in Inspection, now time.Time) error {
 	for _, e := range in.WarningEvents {
 		rows = append(rows, []string{age(e.LastSeen, now), fmt.Sprintf("x%d", e.Count), e.Object, e.Reason, e.Message})
 	}
-	return writeTable(indent{w}, []string{"LAST SEEN", "COUNT", "OBJECT", "REASON", "MESSAGE"}, rows)
+	return table.Write(indent{w}, []string{"LAST SEEN", "COUNT", "OBJECT", "REASON", "MESSAGE"}, rows)
 }
 
 // indent prefixes every line with two spaces, to set tables under their heading.
@@ -252,6 +255,9 @@ func versionDetail(d delegate.Delegate) string {
 		s += " minimal"
 	}
 	sp := d.Support
+	if sp.Released == nil || sp.EndOfSupport == nil || sp.EndOfLife == nil {
+		return fmt.Sprintf("%s, %s", s, sp.Status) // the dates are unknown: never a nil dereference
+	}
 	return fmt.Sprintf("%s, released %s, %s (end of support %s, end of life %s)", s, sp.Released.Format("2006-01"), sp.Status,
 		sp.EndOfSupport.Format("2006-01-02"), sp.EndOfLife.Format("2006-01-02"))
 }

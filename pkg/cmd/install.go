@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-delegate/kubectl-delegate/internal/buildinfo"
+	"github.com/kubectl-delegate/kubectl-delegate/internal/printable"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/diagnose"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/install"
 )
@@ -356,9 +357,9 @@ func printNonPassing(w io.Writer, r diagnose.Report) {
 		if f.Verdict != diagnose.Warn && f.Verdict != diagnose.Fail {
 			continue
 		}
-		fmt.Fprintf(w, "  %s %s %s: %s\n", f.Verdict, f.ID, f.Subject, f.Finding)
+		fmt.Fprintf(w, "  %s %s %s: %s\n", f.Verdict, f.ID, printable.String(f.Subject), printable.String(f.Finding))
 		if f.Hint != "" {
-			fmt.Fprintf(w, "      %s\n", f.Hint)
+			fmt.Fprintf(w, "      %s\n", printable.String(f.Hint))
 		}
 	}
 }

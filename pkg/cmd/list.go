@@ -14,6 +14,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-delegate/kubectl-delegate/internal/printable"
+	"github.com/kubectl-delegate/kubectl-delegate/internal/table"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 )
 
@@ -93,7 +95,7 @@ func (o *ListOptions) Run(ctx context.Context) error {
 		fmt.Fprintf(o.ErrOut, "No delegates found%s.\n", inScope(o.namespace))
 	}
 	for _, w := range duplicateWarnings(ds) {
-		fmt.Fprintln(o.ErrOut, w)
+		fmt.Fprintln(o.ErrOut, printable.String(w))
 	}
 	return nil
 }
@@ -149,7 +151,7 @@ func printDelegates(w io.Writer, format string, allNamespaces bool, ds []delegat
 		}
 		rows = append(rows, row)
 	}
-	return writeTable(w, header, rows)
+	return table.Write(w, header, rows)
 }
 
 func method(d delegate.Delegate) string {

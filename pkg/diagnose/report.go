@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/kubectl-delegate/kubectl-delegate/internal/printable"
 )
 
 // Summary counts findings by verdict.
@@ -101,9 +103,10 @@ func (r Report) WriteText(w io.Writer, colour bool) error {
 			category = f.Category
 			fmt.Fprintf(&b, "%s\n%s\n", category, strings.Repeat("-", len(category)))
 		}
-		fmt.Fprintf(&b, "%s %s %s: %s\n", paint(f.Verdict, marks[f.Verdict]), f.ID, f.Subject, f.Finding)
+		// Subjects, findings and hints quote names, messages and log lines from the cluster.
+		fmt.Fprintf(&b, "%s %s %s: %s\n", paint(f.Verdict, marks[f.Verdict]), f.ID, printable.String(f.Subject), printable.String(f.Finding))
 		if f.Hint != "" && (f.Verdict == Warn || f.Verdict == Fail) {
-			fmt.Fprintf(&b, "    %s\n", f.Hint)
+			fmt.Fprintf(&b, "    %s\n", printable.String(f.Hint))
 		}
 	}
 	s := r.Summary
