@@ -1,10 +1,12 @@
 package cmd
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -167,8 +169,8 @@ func printInspection(w io.Writer, in Inspection, now time.Time) error {
 	field("Image", imageRef(d.Image))
 	field("Version", versionDetail(d))
 	field("Replicas", fmt.Sprintf("%d desired, %d ready, %d available, %d updated", d.Replicas.Desired, d.Replicas.Ready, d.Replicas.Available, d.Replicas.Updated))
-	field("Account", orNotSet(d.AccountID))
-	field("Manager", orNotSet(d.ManagerEndpoint))
+	field("Account", cmp.Or(d.AccountID, "not set"))
+	field("Manager", cmp.Or(d.ManagerEndpoint, "not set"))
 	field("Token", tokenDetail(d.Token))
 	field("Proxy", proxyDetail(d.Proxy))
 	field("Custom CA", map[bool]string{true: d.CustomCA.Source, false: "none"}[d.CustomCA.Configured])
@@ -177,7 +179,7 @@ func printInspection(w io.Writer, in Inspection, now time.Time) error {
 	for _, binding := range d.RBAC.Bindings {
 		fmt.Fprintf(&b, "%-17s %s\n", "", printable.String(binding))
 	}
-	field("Tags", orNotSet(strings.Join(d.Tags, ", ")))
+	field("Tags", cmp.Or(strings.Join(d.Tags, ", "), "not set"))
 	field("Poll for tasks", fmt.Sprint(d.PollForTasks))
 	field("Created", age(d.CreatedAt, now)+" ago")
 	if d.Duplicate != nil {
@@ -193,8 +195,8 @@ func printInspection(w io.Writer, in Inspection, now time.Time) error {
 	} else {
 		rows := make([][]string, 0, len(d.Pods))
 		for _, p := range d.Pods {
-			rows = append(rows, []string{p.Name, map[bool]string{true: "true", false: "false"}[p.Ready], podStatus(p),
-				restarts([]delegate.Pod{p}, now), lastTermination(p), orNone(p.Node), age(p.CreatedAt, now)})
+			rows = append(rows, []string{p.Name, strconv.FormatBool(p.Ready), podStatus(p),
+				restarts([]delegate.Pod{p}, now), lastTermination(p), cmp.Or(p.Node, "none"), age(p.CreatedAt, now)})
 		}
 		if err := table.Write(indent{w}, []string{"NAME", "READY", "STATUS", "RESTARTS", "LAST TERMINATION", "NODE", "AGE"}, rows); err != nil {
 			return err
@@ -248,7 +250,7 @@ func installDetail(d delegate.Delegate) string {
 
 func versionDetail(d delegate.Delegate) string {
 	if d.Version == "" {
-		return "unknown (tag " + strings.TrimSpace(orNone(d.Image.Tag)) + " names no release)"
+		return "unknown (tag " + strings.TrimSpace(cmp.Or(d.Image.Tag, "none")) + " names no release)"
 	}
 	s := d.Version
 	if d.Minimal {
@@ -290,7 +292,7 @@ func proxyDetail(p delegate.Proxy) string {
 	if p.HasCredentials {
 		s += ", with credentials"
 	}
-	return s + ", NO_PROXY " + orNotSet(p.NoProxy)
+	return s + ", NO_PROXY " + cmp.Or(p.NoProxy, "not set")
 }
 
 func upgraderDetail(u *delegate.Upgrader, now time.Time) string {
@@ -321,18 +323,4 @@ func lastTermination(p delegate.Pod) string {
 		return "-"
 	}
 	return fmt.Sprintf("%s (exit %d)", p.LastTermination.Reason, p.LastTermination.ExitCode)
-}
-
-func orNotSet(s string) string {
-	if s == "" {
-		return "not set"
-	}
-	return s
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "none"
-	}
-	return s
 }
