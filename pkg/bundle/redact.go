@@ -125,6 +125,46 @@ func NewRedactor(secrets []string) *Redactor {
 	return r
 }
 
+// byteCounts is how often each byte occurs in the text being searched (a sample of it).
+type byteCounts [256]int
+
+// sampleCounts counts the bytes of up to the first 16 KiB of b: enough to rank the bytes of
+// a log, cheap next to the searches it speeds up.
+func sampleCounts(b []byte) *byteCounts {
+	var c byteCounts
+	for _, x := range b[:min(len(b), 16<<10)] {
+		c[x]++
+	}
+	return &c
+}
+
+// index is bytes.Index(s, needle), searching for the byte of needle that is rarest in s by
+// counts: bytes.Index skips to the first byte, and a secret or hint that starts with a
+// common letter stops it every few bytes (most of the redactor's time went there).
+func index(s, needle []byte, counts *byteCounts) int {
+	if len(needle) < 2 || len(s) < 4096 {
+		return bytes.Index(s, needle)
+	}
+	k := 0
+	for i, c := range needle {
+		if counts[c] < counts[needle[k]] {
+			k = i
+		}
+	}
+	c := needle[k]
+	for off := k; off < len(s); {
+		i := bytes.IndexByte(s[off:], c)
+		if i < 0 {
+			return -1
+		}
+		if p := off + i - k; p+len(needle) <= len(s) && bytes.Equal(s[p:p+len(needle)], needle) {
+			return p
+		}
+		off += i + 1
+	}
+	return -1
+}
+
 // span is one secret found in a text: text[start:end] is replaced by Marker.
 type span struct {
 	start, end int
@@ -136,9 +176,10 @@ type span struct {
 // (key and value, private key headers), which a stream must not cut through.
 func (r *Redactor) find(b []byte, inKey, guards bool) ([]span, bool, []span) {
 	var spans, whole []span
+	counts := sampleCounts(b)
 	for _, lit := range r.literals {
 		for off := 0; ; {
-			i := bytes.Index(b[off:], lit)
+			i := index(b[off:], lit, counts)
 			if i < 0 {
 				break
 			}
@@ -150,7 +191,7 @@ func (r *Redactor) find(b []byte, inKey, guards bool) ([]span, bool, []span) {
 	// rule's regexp: the regexp engine then sees a small part of a log, which is what makes
 	// redaction fast.
 	for _, ru := range rules {
-		for _, ln := range hintLines(b, ru.hints) {
+		for _, ln := range hintLines(b, ru.hints, counts) {
 			line := b[ln[0]:ln[1]]
 			for _, m := range ru.re.FindAllSubmatchIndex(line, -1) {
 				s, e := m[0], m[1]
@@ -201,11 +242,11 @@ func (r *Redactor) find(b []byte, inKey, guards bool) ([]span, bool, []span) {
 }
 
 // hintLines are the [start, end) of each line of b holding one of hints, in order, once.
-func hintLines(b []byte, hints [][]byte) [][2]int {
+func hintLines(b []byte, hints [][]byte, counts *byteCounts) [][2]int {
 	var lines [][2]int
 	for _, h := range hints {
 		for off := 0; off < len(b); {
-			i := bytes.Index(b[off:], h)
+			i := index(b[off:], h, counts)
 			if i < 0 {
 				break
 			}

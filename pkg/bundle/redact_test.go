@@ -148,3 +148,19 @@ func BenchmarkRedactStream(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// index must find what bytes.Index finds, whichever byte it searches for.
+func FuzzIndex(f *testing.F) {
+	f.Add(strings.Repeat("2026-01-02 log line ", 300)+"e2e-token", "e2e-token", "e2e")
+	f.Add("aaaab", "aab", "")
+	f.Fuzz(func(t *testing.T, s, needle, sample string) {
+		if needle == "" {
+			return
+		}
+		s = strings.Repeat(s, 4096/(len(s)+1)+1) + needle[:len(needle)/2] // past the 4 KiB fast path
+		counts := sampleCounts([]byte(sample))
+		if got, want := index([]byte(s), []byte(needle), counts), strings.Index(s, needle); got != want {
+			t.Fatalf("index(%q, %q) = %d, want %d", s, needle, got, want)
+		}
+	})
+}
