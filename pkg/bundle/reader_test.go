@@ -5,7 +5,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
+	"path"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -188,11 +191,67 @@ func FuzzRead(f *testing.F) {
 	f.Add(archive(f, member{name: "b/../x", body: "x"}))
 	f.Add(archive(f, member{name: "b/l", typ: tar.TypeSymlink, linkname: "/"}))
 	f.Add([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff})
+	f.Add(archive(f, member{name: "b/snapshot.json", body: snapshotJSON}, member{name: "b/sub/x.log", body: "x"}, member{name: "b/sub", typ: tar.TypeDir}))
+	// Seeds one rule away from acceptance: a link, a way out, a second root.
+	f.Add(archive(f, member{name: "b/snapshot.json", body: snapshotJSON}, member{name: "b/l", typ: tar.TypeSymlink, linkname: "/etc"}))
+	f.Add(archive(f, member{name: "b/snapshot.json", body: snapshotJSON}, member{name: "b/../../x", body: "x"}))
+	f.Add(archive(f, member{name: "b/snapshot.json", body: snapshotJSON}, member{name: "c/x", body: "x"}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		limits := Limits{MaxFileBytes: 1 << 16, MaxTotalBytes: 1 << 18, MaxJSONBytes: 1 << 16, MaxFiles: 64}
-		b, err := Read(bytes.NewReader(data), limits)
-		if err == nil && b.Snapshot == nil {
-			t.Fatal("no error and no snapshot")
+		if _, err := Read(bytes.NewReader(data), limits); err != nil {
+			return
+		}
+		// Whatever Read accepts is safe to extract: walk it again, independently.
+		if problem := unsafeMember(data, limits); problem != "" {
+			t.Fatalf("Read accepted a bundle with %s", problem)
 		}
 	})
+}
+
+// unsafeMember says what in an archive breaks the bundle's rules (one root directory, clean
+// relative names, regular files and directories only, within limits), "" when nothing does.
+func unsafeMember(data []byte, limits Limits) string {
+	gz, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return "no gzip stream: " + err.Error()
+	}
+	tr := tar.NewReader(gz)
+	var root string
+	var files int
+	var total int64
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return ""
+		}
+		if err != nil {
+			return "a broken tar stream: " + err.Error()
+		}
+		name := hdr.Name
+		files++
+		switch {
+		case files > limits.MaxFiles:
+			return "too many members"
+		case name == "", strings.HasPrefix(name, "/"), strings.ContainsAny(name, "\\\x00"):
+			return fmt.Sprintf("member name %q", name)
+		case slices.Contains(strings.Split(name, "/"), ".."), strings.HasPrefix(path.Clean(name), ".."):
+			return fmt.Sprintf("member %q outside the root", name)
+		case hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeDir:
+			return fmt.Sprintf("member %q of type %q", name, hdr.Typeflag)
+		case hdr.Typeflag == tar.TypeReg && (hdr.Size < 0 || hdr.Size > limits.MaxFileBytes):
+			return fmt.Sprintf("member %q of %d bytes", name, hdr.Size)
+		}
+		top, _, _ := strings.Cut(path.Clean(name), "/")
+		if root == "" {
+			root = top
+		}
+		if top != root {
+			return fmt.Sprintf("members under two roots, %q and %q", root, top)
+		}
+		if hdr.Typeflag == tar.TypeReg {
+			if total += hdr.Size; total > limits.MaxTotalBytes {
+				return "members above the total limit"
+			}
+		}
+	}
 }

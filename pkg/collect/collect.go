@@ -6,6 +6,7 @@ package collect
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -97,6 +99,8 @@ type collector struct {
 	snapshot   *diagnose.Snapshot
 	objs       *delegate.Objects
 	secrets    map[string][]secretInfo
+	// progressMu serialises calls of opts.Progress.
+	progressMu sync.Mutex
 }
 
 // Collect writes a bundle to out. An error means nothing useful was written (the delegate
@@ -114,10 +118,16 @@ func Collect(ctx context.Context, cfg *rest.Config, out io.Writer, opts Options)
 	if err != nil {
 		return Result{}, err
 	}
-	c := &collector{opts: opts, client: client}
-	if c.describers, err = newDescribers(cfg, opts.TimeoutPerPod); err != nil {
+	describers, err := newDescribers(cfg, opts.TimeoutPerPod)
+	if err != nil {
 		return Result{}, err
 	}
+	return collect(ctx, client, describers, out, opts)
+}
+
+// collect is Collect on a given client and describers (tests pass fakes).
+func collect(ctx context.Context, client kubernetes.Interface, describers describers, out io.Writer, opts Options) (Result, error) {
+	c := &collector{opts: opts, client: client, describers: describers}
 	started := opts.Now()
 
 	// The snapshot first: it says which delegates there are, and the Secrets it points at
@@ -193,7 +203,7 @@ func (c *collector) writeSnapshot() (*diagnose.Report, error) {
 			return nil, fmt.Errorf("redacting the snapshot: %w", err)
 		}
 		snapshot = &diagnose.Snapshot{}
-		if err := jsonUnmarshal(data, snapshot); err != nil {
+		if err := json.Unmarshal(data, snapshot); err != nil {
 			return nil, fmt.Errorf("reading back the redacted snapshot: %w", err)
 		}
 	}
@@ -238,6 +248,8 @@ func (c *collector) run(ctx context.Context, tasks []task) string {
 		total       = len(tasks) + 1
 		unreachable int
 		lost        string
+		started     = make([]bool, len(tasks))
+		closing     bool
 	)
 	c.progress(Progress{Done: done, Total: total, Task: "snapshot and doctor report"})
 	finished := func(t task, err error) {
@@ -255,40 +267,39 @@ func (c *collector) run(ctx context.Context, tasks []task) string {
 		}
 		c.progress(Progress{Done: done, Total: total, Task: t.name, Err: err})
 	}
-	queue := make(chan task)
-	var wg sync.WaitGroup
-	for range c.opts.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for t := range queue {
-				tctx, tcancel := context.WithTimeout(ctx, c.opts.TimeoutPerPod)
-				err := t.run(tctx)
-				tcancel()
-				finished(t, err)
+	// start says whether a task may still start: not once the context ended or the bundle
+	// is closing.
+	start := func(i int) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		started[i] = !closing && ctx.Err() == nil
+		return started[i]
+	}
+	var g errgroup.Group
+	g.SetLimit(c.opts.Workers)
+	waited := make(chan struct{})
+	go func() {
+		defer close(waited)
+		for i, t := range tasks {
+			if ctx.Err() != nil {
+				break
 			}
-		}()
-	}
-	fed := 0
-feed:
-	for _, t := range tasks {
-		select {
-		case queue <- t:
-			fed++
-		case <-ctx.Done():
-			break feed
+			// Tasks record their own failures: one failing leaves the others' files.
+			g.Go(func() error {
+				if !start(i) {
+					return nil
+				}
+				tctx, tcancel := context.WithTimeout(ctx, c.opts.TimeoutPerPod)
+				defer tcancel()
+				finished(t, t.run(tctx))
+				return nil
+			})
 		}
-	}
-	close(queue)
-	// What never ran is recorded too, so index.json says what is missing.
-	for _, t := range tasks[fed:] {
-		c.w.RecordError(t.name, kindInterrupted, errors.New("not run: collection stopped early"))
-	}
+		_ = g.Wait()
+	}()
 	// Tasks in flight end with the context; kubectl's describers do not take one, and their
 	// requests end with the per-pod timeout. After an interrupt, wait a moment for them,
 	// then close the bundle without them.
-	waited := make(chan struct{})
-	go func() { wg.Wait(); close(waited) }()
 	select {
 	case <-waited:
 	case <-ctx.Done():
@@ -299,17 +310,22 @@ feed:
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	closing = true
+	// What never ran is recorded too, so index.json says what is missing.
+	for i, t := range tasks {
+		if !started[i] {
+			c.w.RecordError(t.name, kindInterrupted, errors.New("not run: collection stopped early"))
+		}
+	}
 	return lost
 }
-
-var progressMu sync.Mutex
 
 func (c *collector) progress(p Progress) {
 	if c.opts.Progress == nil {
 		return
 	}
-	progressMu.Lock()
-	defer progressMu.Unlock()
+	c.progressMu.Lock()
+	defer c.progressMu.Unlock()
 	c.opts.Progress(p)
 }
 

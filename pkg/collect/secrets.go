@@ -4,20 +4,20 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 )
-
-type rbacSubject = rbacv1.Subject
 
 // secretInfo is one of the delegate's Secrets: its values feed the redactor and never
 // leave this package; the bundle gets the key names only.
@@ -91,7 +91,7 @@ func (c *collector) readSecrets(ctx context.Context) (map[string][]secretInfo, [
 		}
 		task := "secrets of " + subject(d)
 		found := map[string]secretInfo{}
-		for _, name := range sortedNames(names) {
+		for _, name := range slices.Sorted(maps.Keys(names)) {
 			s, err := c.client.CoreV1().Secrets(d.Namespace).Get(ctx, name, metav1.GetOptions{})
 			switch {
 			case err == nil:
@@ -101,15 +101,17 @@ func (c *collector) readSecrets(ctx context.Context) (map[string][]secretInfo, [
 				errs = append(errs, taskError{fmt.Sprintf("%s: Secret %s (values not redacted by name; patterns still apply)", task, name), err})
 			}
 		}
-		list, err := c.client.CoreV1().Secrets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: delegate.LabelName + "=" + d.Name, Limit: 500})
+		labelled, err := delegate.ListAll[corev1.Secret](ctx, metav1.ListOptions{LabelSelector: delegate.LabelName + "=" + d.Name},
+			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return c.client.CoreV1().Secrets(d.Namespace).List(ctx, o)
+			})
 		if err != nil {
 			errs = append(errs, taskError{task + ": Secrets labelled " + delegate.LabelName + "=" + d.Name, err})
-		} else {
-			for i := range list.Items {
-				found[list.Items[i].Name] = info(&list.Items[i])
-			}
 		}
-		for _, name := range sortedKeys(found) {
+		for i := range labelled {
+			found[labelled[i].Name] = info(&labelled[i])
+		}
+		for _, name := range slices.Sorted(maps.Keys(found)) {
 			out[subject(d)] = append(out[subject(d)], found[name])
 		}
 	}
@@ -223,25 +225,7 @@ func podReferences(spec *corev1.PodSpec) (configMaps, secrets []string) {
 	for _, s := range spec.ImagePullSecrets {
 		secs[s.Name] = true
 	}
-	return sortedNames(cms), sortedNames(secs)
-}
-
-func sortedNames(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(cms)), slices.Sorted(maps.Keys(secs))
 }
 
 // yamlDocs writes objects as one multi-document YAML file, without server-side bookkeeping

@@ -16,9 +16,12 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/rest"
 	"k8s.io/kubectl/pkg/describe"
 
@@ -50,8 +53,7 @@ func errorKind(err error) string {
 		return kindInterrupted
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return kindTimeout
-	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, syscall.EPIPE), strings.Contains(err.Error(), "connection refused"), strings.Contains(err.Error(), "connection reset"):
+	case utilnet.IsConnectionRefused(err), utilnet.IsConnectionReset(err), utilnet.IsProbableEOF(err), errors.Is(err, syscall.EPIPE):
 		return kindUnreachable
 	}
 	var opErr *net.OpError
@@ -65,8 +67,6 @@ type taskError struct {
 	task string
 	err  error
 }
-
-func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
 // describers are kubectl describe's own, so the text matches `kubectl describe` exactly.
 type describers map[schema.GroupKind]describe.ResourceDescriber
@@ -105,11 +105,16 @@ func (c *collector) describe(task, file string, gk schema.GroupKind, ns, name st
 
 func (c *collector) clusterVersion(ctx context.Context) error {
 	const task = "cluster version"
-	raw, err := c.client.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
+	info, err := c.client.Discovery().ServerVersion()
 	if err != nil {
 		return c.fail(task, err)
 	}
-	return c.add(task, "cluster/version.json", writeBytes(raw))
+	// Indented as the API server writes /version.
+	data, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return c.fail(task, err)
+	}
+	return c.add(task, "cluster/version.json", writeBytes(data))
 }
 
 func (c *collector) nodes(ctx context.Context) error {
@@ -136,17 +141,11 @@ func (c *collector) nodes(ctx context.Context) error {
 // share of them.
 func (c *collector) namespaceEvents(ctx context.Context, ns string, ds []delegate.Delegate) error {
 	task := "events of namespace " + ns
-	var events []corev1.Event
-	opts := metav1.ListOptions{Limit: 500}
-	for {
-		l, err := c.client.CoreV1().Events(ns).List(ctx, opts)
-		if err != nil {
-			return c.fail(task, err)
-		}
-		events = append(events, l.Items...)
-		if opts.Continue = l.Continue; opts.Continue == "" {
-			break
-		}
+	events, err := delegate.ListAll[corev1.Event](ctx, metav1.ListOptions{}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return c.client.CoreV1().Events(ns).List(ctx, o)
+	})
+	if err != nil {
+		return c.fail(task, err)
 	}
 	sort.SliceStable(events, func(i, j int) bool { return delegate.EventTime(events[i]).Before(delegate.EventTime(events[j])) })
 	if err := c.add(task, "namespaces/"+ns+"/events.txt", eventTable(events)); err != nil {
@@ -257,24 +256,25 @@ func (c *collector) upgrader(ctx context.Context, d delegate.Delegate) error {
 	task := "upgrader of " + d.Namespace + "/" + d.Name
 	name := d.Upgrader.CronJob
 	var docs []any
+	var cronJob *batchv1.CronJob
 	for i := range c.objs.CronJobs {
 		if cj := &c.objs.CronJobs[i]; cj.Namespace == d.Namespace && cj.Name == name {
+			cronJob = cj
 			cj = cj.DeepCopy()
 			cj.TypeMeta = metav1.TypeMeta{APIVersion: "batch/v1", Kind: "CronJob"}
 			docs = append(docs, cj)
 		}
 	}
-	jobs, err := c.client.BatchV1().Jobs(d.Namespace).List(ctx, metav1.ListOptions{Limit: 500})
 	var failed error
 	var last []batchv1.Job
-	if err != nil {
+	if err, unreadable := c.objs.Unreadable["jobs"]; unreadable {
 		failed = c.fail(task+": jobs", err)
 	} else {
-		for _, j := range jobs.Items {
-			for _, o := range j.OwnerReferences {
-				if o.Kind == "CronJob" && o.Name == name {
-					last = append(last, j)
-				}
+		// The Jobs come from gather's paginated LIST; the CronJob's own are those it
+		// controls (delegate's one ownership rule).
+		for i := range c.objs.Jobs {
+			if j := &c.objs.Jobs[i]; j.Namespace == d.Namespace && cronJob != nil && delegate.ControlledBy(j, cronJob.UID) {
+				last = append(last, *j)
 			}
 		}
 		sort.Slice(last, func(i, j int) bool { return last[j].CreationTimestamp.Before(&last[i].CreationTimestamp) })
@@ -395,7 +395,7 @@ func (c *collector) rawPod(ns, name string) *corev1.Pod {
 	return nil
 }
 
-func namesServiceAccount(subjects []rbacSubject, ns, name string) bool {
+func namesServiceAccount(subjects []rbacv1.Subject, ns, name string) bool {
 	for _, s := range subjects {
 		if s.Kind == "ServiceAccount" && s.Name == name && (s.Namespace == ns || s.Namespace == "") {
 			return true

@@ -11,15 +11,20 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Objects are what discovery reads from the cluster: plain data, so that building the
 // model is a pure function that tests feed with fixtures.
 type Objects struct {
-	Deployments         []appsv1.Deployment
-	StatefulSets        []appsv1.StatefulSet
-	Pods                []corev1.Pod
+	Deployments  []appsv1.Deployment
+	StatefulSets []appsv1.StatefulSet
+	Pods         []corev1.Pod
+	// ReplicaSets and Jobs tie pods to Deployments and Jobs to the upgrader CronJob by
+	// owner reference (owners.go).
+	ReplicaSets         []appsv1.ReplicaSet
 	CronJobs            []batchv1.CronJob
+	Jobs                []batchv1.Job
 	RoleBindings        []rbacv1.RoleBinding
 	ClusterRoleBindings []rbacv1.ClusterRoleBinding
 	// ConfigMaps the delegates reference, by "namespace/name".
@@ -108,10 +113,11 @@ func Build(objs *Objects, now time.Time) []Delegate {
 	for _, p := range objs.Pods {
 		podsByNamespace[p.Namespace] = append(podsByNamespace[p.Namespace], p)
 	}
+	rs := replicaSetsByUID(objs.ReplicaSets)
 	var out []Delegate
 	for _, w := range workloads(objs) {
 		if isDelegate(w) {
-			out = append(out, buildOne(objs, podsByNamespace[w.meta.Namespace], w, now))
+			out = append(out, buildOne(objs, ownedPods(podsByNamespace[w.meta.Namespace], w, rs), w, now))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -161,8 +167,13 @@ func buildOne(objs *Objects, pods []corev1.Pod, w workload, now time.Time) Deleg
 	d.Tags = splitList(env.value("DELEGATE_TAGS"))
 	d.Description = env.value("DELEGATE_DESCRIPTION")
 	d.PollForTasks = strings.EqualFold(env.value("POLL_FOR_TASKS"), "true")
-	d.Pods = podsOf(pods, w)
-	d.Upgrader = upgraderOf(objs, ns, w.meta.Name, d.Name)
+	d.Pods = make([]Pod, 0, len(pods))
+	for _, p := range pods {
+		d.Pods = append(d.Pods, summarisePod(p))
+	}
+	cronJob := upgraderCronJob(objs, ns, w.meta.Name, d.Name)
+	d.Upgrader = upgraderOf(cronJob)
+	d.Members = members(objs, w, pods, cronJob)
 	d.RBAC = rbacOf(objs, ns, d.Workload.ServiceAccount)
 	return d
 }
@@ -202,41 +213,23 @@ func serviceAccountName(spec corev1.PodSpec) string {
 	return firstNonEmpty(spec.ServiceAccountName, spec.DeprecatedServiceAccount, "default")
 }
 
-// podsOf finds the workload's pods through its own selector, never by assumed label values:
-// copies of the manifest in the wild select with harness.io/name=delegate.
-func podsOf(candidates []corev1.Pod, w workload) []Pod {
+// ownedPods finds the workload's pods through its own selector, never by assumed label
+// values (copies of the manifest in the wild select with harness.io/name=delegate), and
+// keeps those it owns: two manifest copies may select the same labels in one namespace.
+func ownedPods(candidates []corev1.Pod, w workload, rs map[types.UID]*appsv1.ReplicaSet) []corev1.Pod {
 	selector, err := metav1.LabelSelectorAsSelector(w.selector)
 	if err != nil || selector.Empty() {
-		return []Pod{}
+		return nil
 	}
-	pods := []Pod{}
-	for _, p := range candidates {
-		if p.Namespace != w.meta.Namespace || !selector.Matches(labels.Set(p.Labels)) || !ownedBy(p, w) {
-			continue
+	var pods []corev1.Pod
+	for i := range candidates {
+		p := &candidates[i]
+		if p.Namespace == w.meta.Namespace && selector.Matches(labels.Set(p.Labels)) && podOwnedBy(p, w, rs) {
+			pods = append(pods, *p)
 		}
-		pods = append(pods, summarisePod(p))
 	}
 	sort.Slice(pods, func(i, j int) bool { return pods[i].Name < pods[j].Name })
 	return pods
-}
-
-// ownedBy rules out pods that match the selector but belong to another controller, e.g. two
-// manifest copies that both select harness.io/name=delegate in one namespace. A pod with
-// no controller is kept: the selector is all there is to go by.
-func ownedBy(p corev1.Pod, w workload) bool {
-	ref := metav1.GetControllerOf(&p)
-	if ref == nil {
-		return true
-	}
-	switch ref.Kind {
-	case "StatefulSet":
-		return w.kind == "StatefulSet" && ref.Name == w.meta.Name
-	case "ReplicaSet":
-		// A Deployment's ReplicaSets are named <deployment>-<template hash>.
-		return w.kind == "Deployment" && strings.HasPrefix(ref.Name, w.meta.Name+"-") &&
-			!strings.Contains(ref.Name[len(w.meta.Name)+1:], "-")
-	}
-	return false
 }
 
 func summarisePod(p corev1.Pod) Pod {
@@ -262,20 +255,26 @@ func summarisePod(p corev1.Pod) Pod {
 	return out
 }
 
-// upgraderOf finds the upgrader CronJob: the chart names it <delegate>-upgrader-job.
-func upgraderOf(objs *Objects, ns, workloadName, delegateName string) *Upgrader {
-	for _, cj := range objs.CronJobs {
-		if cj.Namespace != ns || (cj.Name != workloadName+"-upgrader-job" && cj.Name != delegateName+"-upgrader-job") {
-			continue
+// upgraderCronJob finds the upgrader CronJob: the chart names it <delegate>-upgrader-job.
+func upgraderCronJob(objs *Objects, ns, workloadName, delegateName string) *batchv1.CronJob {
+	for i := range objs.CronJobs {
+		if cj := &objs.CronJobs[i]; cj.Namespace == ns && (cj.Name == workloadName+"-upgrader-job" || cj.Name == delegateName+"-upgrader-job") {
+			return cj
 		}
-		u := &Upgrader{CronJob: cj.Name, Schedule: cj.Spec.Schedule, Suspended: cj.Spec.Suspend != nil && *cj.Spec.Suspend}
-		if t := cj.Status.LastScheduleTime; t != nil {
-			u.LastSchedule = &t.Time
-		}
-		u.LastResult = lastResult(cj.Status)
-		return u
 	}
 	return nil
+}
+
+func upgraderOf(cj *batchv1.CronJob) *Upgrader {
+	if cj == nil {
+		return nil
+	}
+	u := &Upgrader{CronJob: cj.Name, Schedule: cj.Spec.Schedule, Suspended: cj.Spec.Suspend != nil && *cj.Spec.Suspend}
+	if t := cj.Status.LastScheduleTime; t != nil {
+		u.LastSchedule = &t.Time
+	}
+	u.LastResult = lastResult(cj.Status)
+	return u
 }
 
 // lastResult reads the outcome of the newest run from the CronJob's own status, which

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -34,9 +35,8 @@ func WarningEvents(ctx context.Context, client kubernetes.Interface, d Delegate,
 // field-selected, paginated LIST.
 func ListWarningEvents(ctx context.Context, client kubernetes.Interface, namespace string) ([]corev1.Event, error) {
 	opts := metav1.ListOptions{FieldSelector: "type=" + corev1.EventTypeWarning, Limit: 500}
-	return listAll(ctx, opts, func(o metav1.ListOptions) ([]corev1.Event, string, error) {
-		l, err := client.CoreV1().Events(namespace).List(ctx, o)
-		return items(l, err, func(l *corev1.EventList) ([]corev1.Event, string) { return l.Items, l.Continue })
+	return ListAll[corev1.Event](ctx, opts, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return client.CoreV1().Events(namespace).List(ctx, o)
 	})
 }
 
@@ -61,8 +61,6 @@ func delegateEvents(all []corev1.Event, d Delegate, limit int) []Event {
 	return out
 }
 
-// eventTime is when an event was last seen, whichever of the old and new event fields the
-// component that wrote it filled in.
 // EventTime is when an event last happened, whichever of its time fields the reporter set.
 func EventTime(e corev1.Event) time.Time {
 	var series time.Time
@@ -75,26 +73,4 @@ func EventTime(e corev1.Event) time.Time {
 		}
 	}
 	return time.Time{}
-}
-
-// Concerns says whether an event is about the delegate: its workload, ReplicaSets, pods,
-// upgrader CronJob and the upgrader's Jobs.
-func Concerns(d Delegate, ref corev1.ObjectReference) bool {
-	switch ref.Kind {
-	case d.Workload.Kind:
-		return ref.Name == d.Workload.Name
-	case "ReplicaSet":
-		return d.Workload.Kind == "Deployment" && strings.HasPrefix(ref.Name, d.Workload.Name+"-")
-	case "Pod":
-		for _, p := range d.Pods {
-			if p.Name == ref.Name {
-				return true
-			}
-		}
-	case "CronJob":
-		return d.Upgrader != nil && ref.Name == d.Upgrader.CronJob
-	case "Job":
-		return d.Upgrader != nil && strings.HasPrefix(ref.Name, d.Upgrader.CronJob+"-")
-	}
-	return false
 }

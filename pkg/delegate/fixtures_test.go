@@ -2,6 +2,8 @@ package delegate
 
 import (
 	"errors"
+	"maps"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -9,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Fixtures shaped like what each install method really creates (see ../shared/DOMAIN.md):
@@ -152,6 +155,12 @@ func pod(ns, name string, labels map[string]string, ownerKind, owner string, rea
 	if last != nil {
 		cs.LastTerminationState.Terminated = last
 	}
+	if ownerKind == "ReplicaSet" {
+		// The Deployment controller names a ReplicaSet <deployment>-<hash> and labels its
+		// pods with the hash.
+		labels = maps.Clone(labels)
+		labels[appsv1.DefaultDeploymentUniqueLabelKey] = owner[strings.LastIndex(owner, "-")+1:]
+	}
 	return corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels,
 			OwnerReferences:   []metav1.OwnerReference{{Kind: ownerKind, Name: owner, Controller: boolp(true)}},
@@ -215,4 +224,42 @@ func merge(parts ...*Objects) *Objects {
 		}
 	}
 	return out
+}
+
+// prodAndCanary: Deployments prod and prod-canary in namespace apps, the canary's pods
+// matching prod's selector too, each with a ReplicaSet, a pod and an upgrader CronJob and
+// Job; UIDs are spelled out so tests can name them.
+func prodAndCanary() *Objects {
+	ns := "apps"
+	objs := &Objects{ConfigMaps: map[string]*corev1.ConfigMap{}, Secrets: map[string]map[string]bool{}, Unreadable: map[string]error{}}
+	add := func(name, short, hash string, selector map[string]string) {
+		dep := appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, UID: types.UID("dep-" + short), Labels: map[string]string{LabelName: name}},
+			Spec: appsv1.DeploymentSpec{
+				Selector: &metav1.LabelSelector{MatchLabels: selector},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: selector},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "delegate", Image: "harness/delegate:26.09.90000"}}}},
+			},
+		}
+		rs := appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: name + "-" + hash, Namespace: ns, UID: types.UID("rs-" + short),
+			OwnerReferences: []metav1.OwnerReference{{Kind: "Deployment", Name: name, UID: dep.UID, Controller: boolp(true)}}}}
+		podLabels := map[string]string{appsv1.DefaultDeploymentUniqueLabelKey: hash}
+		for k, v := range selector {
+			podLabels[k] = v
+		}
+		p := pod(ns, rs.Name+"-"+map[string]string{"prod": "abcde", "prod-canary": "fghij"}[name], podLabels, "ReplicaSet", rs.Name, true, 0, "", nil)
+		p.UID = types.UID("pod-" + short)
+		p.OwnerReferences[0].UID = rs.UID
+		cj := batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: name + "-upgrader-job", Namespace: ns, UID: types.UID("cj-" + short)}}
+		job := batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: cj.Name + "-29000000", Namespace: ns, UID: types.UID("job-" + short),
+			OwnerReferences: []metav1.OwnerReference{{Kind: "CronJob", Name: cj.Name, UID: cj.UID, Controller: boolp(true)}}}}
+		objs.Deployments = append(objs.Deployments, dep)
+		objs.ReplicaSets = append(objs.ReplicaSets, rs)
+		objs.Pods = append(objs.Pods, p)
+		objs.CronJobs = append(objs.CronJobs, cj)
+		objs.Jobs = append(objs.Jobs, job)
+	}
+	add("prod", "prod", "5f6d7", map[string]string{"app": "prod"})
+	add("prod-canary", "prod-canary", "7c9d8", map[string]string{"app": "prod", "track": "canary"})
+	return objs
 }

@@ -3,17 +3,22 @@ package delegate
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/pager"
 )
 
 // GatherOptions say what to read.
@@ -48,78 +53,81 @@ func Gather(ctx context.Context, client kubernetes.Interface, opts GatherOptions
 	objs := &Objects{ConfigMaps: map[string]*corev1.ConfigMap{}, Secrets: map[string]map[string]bool{}, Unreadable: map[string]error{}}
 	workloadOpts := metav1.ListOptions{LabelSelector: opts.Selector, Limit: opts.PageSize}
 	pageOpts := metav1.ListOptions{Limit: opts.PageSize}
+	selectedOpts := metav1.ListOptions{LabelSelector: podSelector, Limit: opts.PageSize}
 
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	var fatal []error
+	var g errgroup.Group
 	// required lists fail the whole gather; optional ones only make what depends on them
 	// unknown.
 	run := func(kind string, required bool, list func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			err := list()
-			if err == nil {
-				return
+			switch {
+			case err == nil:
+				return nil
+			case required:
+				return fmt.Errorf("listing %s%s: %w", kind, scope(ns), err)
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if required {
-				fatal = append(fatal, fmt.Errorf("listing %s%s: %w", kind, scope(ns), err))
-			} else {
-				objs.Unreadable[kind] = err
-			}
-		}()
+			objs.Unreadable[kind] = err
+			return nil
+		})
 	}
 	run("deployments", true, func() (err error) {
-		objs.Deployments, err = listAll(ctx, workloadOpts, func(o metav1.ListOptions) ([]appsv1.Deployment, string, error) {
-			l, err := client.AppsV1().Deployments(ns).List(ctx, o)
-			return items(l, err, func(l *appsv1.DeploymentList) ([]appsv1.Deployment, string) { return l.Items, l.Continue })
+		objs.Deployments, err = ListAll[appsv1.Deployment](ctx, workloadOpts, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return client.AppsV1().Deployments(ns).List(ctx, o)
 		})
 		return err
 	})
 	run("statefulsets", true, func() (err error) {
-		objs.StatefulSets, err = listAll(ctx, workloadOpts, func(o metav1.ListOptions) ([]appsv1.StatefulSet, string, error) {
-			l, err := client.AppsV1().StatefulSets(ns).List(ctx, o)
-			return items(l, err, func(l *appsv1.StatefulSetList) ([]appsv1.StatefulSet, string) { return l.Items, l.Continue })
+		objs.StatefulSets, err = ListAll[appsv1.StatefulSet](ctx, workloadOpts, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return client.AppsV1().StatefulSets(ns).List(ctx, o)
 		})
 		return err
 	})
 	run("pods", false, func() (err error) {
-		o := pageOpts
-		o.LabelSelector = podSelector
-		objs.Pods, err = listAll(ctx, o, func(o metav1.ListOptions) ([]corev1.Pod, string, error) {
-			l, err := client.CoreV1().Pods(ns).List(ctx, o)
-			return items(l, err, func(l *corev1.PodList) ([]corev1.Pod, string) { return l.Items, l.Continue })
+		objs.Pods, err = ListAll[corev1.Pod](ctx, selectedOpts, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return client.CoreV1().Pods(ns).List(ctx, o)
+		})
+		return err
+	})
+	// ReplicaSets carry their pods' labels, so the pods' selector finds the delegates' own:
+	// one more paginated LIST, of at most revisionHistoryLimit+1 (11) per delegate.
+	run("replicasets", false, func() (err error) {
+		objs.ReplicaSets, err = ListAll[appsv1.ReplicaSet](ctx, selectedOpts, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return client.AppsV1().ReplicaSets(ns).List(ctx, o)
 		})
 		return err
 	})
 	run("cronjobs", false, func() (err error) {
-		objs.CronJobs, err = listAll(ctx, pageOpts, func(o metav1.ListOptions) ([]batchv1.CronJob, string, error) {
-			l, err := client.BatchV1().CronJobs(ns).List(ctx, o)
-			return items(l, err, func(l *batchv1.CronJobList) ([]batchv1.CronJob, string) { return l.Items, l.Continue })
+		objs.CronJobs, err = ListAll[batchv1.CronJob](ctx, pageOpts, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return client.BatchV1().CronJobs(ns).List(ctx, o)
+		})
+		return err
+	})
+	// The upgrader's Jobs carry no label of the delegate's: all Jobs in scope, one more
+	// paginated LIST, to tie them to the upgrader CronJob by owner reference.
+	run("jobs", false, func() (err error) {
+		objs.Jobs, err = ListAll[batchv1.Job](ctx, pageOpts, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return client.BatchV1().Jobs(ns).List(ctx, o)
 		})
 		return err
 	})
 	run("rolebindings", false, func() (err error) {
-		objs.RoleBindings, err = listAll(ctx, pageOpts, func(o metav1.ListOptions) ([]rbacv1.RoleBinding, string, error) {
-			l, err := client.RbacV1().RoleBindings(ns).List(ctx, o)
-			return items(l, err, func(l *rbacv1.RoleBindingList) ([]rbacv1.RoleBinding, string) { return l.Items, l.Continue })
+		objs.RoleBindings, err = ListAll[rbacv1.RoleBinding](ctx, pageOpts, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return client.RbacV1().RoleBindings(ns).List(ctx, o)
 		})
 		return err
 	})
 	run("clusterrolebindings", false, func() (err error) {
-		objs.ClusterRoleBindings, err = listAll(ctx, pageOpts, func(o metav1.ListOptions) ([]rbacv1.ClusterRoleBinding, string, error) {
-			l, err := client.RbacV1().ClusterRoleBindings().List(ctx, o)
-			return items(l, err, func(l *rbacv1.ClusterRoleBindingList) ([]rbacv1.ClusterRoleBinding, string) {
-				return l.Items, l.Continue
-			})
+		objs.ClusterRoleBindings, err = ListAll[rbacv1.ClusterRoleBinding](ctx, pageOpts, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return client.RbacV1().ClusterRoleBindings().List(ctx, o)
 		})
 		return err
 	})
-	wg.Wait()
-	if len(fatal) > 0 {
-		return nil, fatal[0]
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	if err := gatherReferenced(ctx, client, objs, opts); err != nil {
 		return nil, err
@@ -158,17 +166,11 @@ func gatherReferenced(ctx context.Context, client kubernetes.Interface, objs *Ob
 	}
 
 	var mu sync.Mutex
-	sem := make(chan struct{}, opts.Workers)
-	var wg sync.WaitGroup
-	do := func(f func()) {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			f()
-		}()
-	}
-	for _, key := range sortedKeys(configMaps) {
+	var g errgroup.Group
+	g.SetLimit(opts.Workers)
+	// Each GET records its own failure, so one failing leaves the others' results.
+	do := func(f func()) { g.Go(func() error { f(); return nil }) }
+	for _, key := range slices.Sorted(maps.Keys(configMaps)) {
 		ns, name := splitKey(key)
 		do(func() {
 			cm, err := client.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
@@ -181,7 +183,7 @@ func gatherReferenced(ctx context.Context, client kubernetes.Interface, objs *Ob
 			}
 		})
 	}
-	for _, key := range sortedKeys(secrets) {
+	for _, key := range slices.Sorted(maps.Keys(secrets)) {
 		ns, name := splitKey(key)
 		do(func() {
 			s, err := client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
@@ -213,9 +215,8 @@ func gatherReferenced(ctx context.Context, client kubernetes.Interface, objs *Ob
 				return
 			}
 			o := metav1.ListOptions{LabelSelector: selector.String(), Limit: opts.PageSize}
-			pods, err := listAll(ctx, o, func(o metav1.ListOptions) ([]corev1.Pod, string, error) {
-				l, err := client.CoreV1().Pods(w.meta.Namespace).List(ctx, o)
-				return items(l, err, func(l *corev1.PodList) ([]corev1.Pod, string) { return l.Items, l.Continue })
+			pods, err := ListAll[corev1.Pod](ctx, o, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return client.CoreV1().Pods(w.meta.Namespace).List(ctx, o)
 			})
 			mu.Lock()
 			defer mu.Unlock()
@@ -223,64 +224,74 @@ func gatherReferenced(ctx context.Context, client kubernetes.Interface, objs *Ob
 				objs.Unreadable["pods of "+w.kind+" "+w.meta.Namespace+"/"+w.meta.Name] = err
 				return
 			}
-			objs.Pods = appendNewPods(objs.Pods, pods)
+			objs.Pods = appendNew(objs.Pods, pods)
+		})
+		do(func() {
+			selector, err := metav1.LabelSelectorAsSelector(w.selector)
+			if err != nil || w.kind != "Deployment" {
+				return
+			}
+			o := metav1.ListOptions{LabelSelector: selector.String(), Limit: opts.PageSize}
+			rss, err := ListAll[appsv1.ReplicaSet](ctx, o, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return client.AppsV1().ReplicaSets(w.meta.Namespace).List(ctx, o)
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				objs.Unreadable["replicasets of "+w.kind+" "+w.meta.Namespace+"/"+w.meta.Name] = err
+				return
+			}
+			objs.ReplicaSets = appendNew(objs.ReplicaSets, rss)
 		})
 	}
-	wg.Wait()
+	_ = g.Wait() // the tasks return no errors: each records its own
 	return ctx.Err()
 }
 
-func appendNewPods(have, more []corev1.Pod) []corev1.Pod {
+// appendNew appends the objects not already in have: two workloads' selectors may find
+// the same ones.
+func appendNew[T any, PT interface {
+	*T
+	metav1.Object
+}](have, more []T) []T {
 	seen := map[string]bool{}
-	for _, p := range have {
-		seen[p.Namespace+"/"+p.Name] = true
+	for i := range have {
+		seen[PT(&have[i]).GetNamespace()+"/"+PT(&have[i]).GetName()] = true
 	}
-	for _, p := range more {
-		if !seen[p.Namespace+"/"+p.Name] {
-			have = append(have, p)
+	for i := range more {
+		if !seen[PT(&more[i]).GetNamespace()+"/"+PT(&more[i]).GetName()] {
+			have = append(have, more[i])
 		}
 	}
 	return have
 }
 
-// listAll follows Continue tokens until the list is complete. When a token expires (410
-// Gone, the list took longer than etcd keeps its revision) it starts over once without
-// paging, as client-go's pager does.
-func listAll[T any](ctx context.Context, opts metav1.ListOptions, list func(metav1.ListOptions) ([]T, string, error)) ([]T, error) {
-	var out []T
-	for {
-		page, cont, err := list(opts)
-		if apierrors.IsResourceExpired(err) && opts.Continue != "" {
-			opts.Continue, opts.Limit = "", 0
-			out = nil
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, page...)
-		if cont == "" || ctx.Err() != nil {
-			return out, ctx.Err()
-		}
-		opts.Continue = cont
+// ListAll lists every item with client-go's pager, opts.Limit (default 500) at a time: it
+// follows Continue tokens and, when a token expires mid-list (410 Gone), lists once more
+// without paging. No list stops silently at its first page.
+func ListAll[T any](ctx context.Context, opts metav1.ListOptions, list func(context.Context, metav1.ListOptions) (runtime.Object, error)) ([]T, error) {
+	p := pager.New(list)
+	if opts.Limit > 0 {
+		p.PageSize = opts.Limit
 	}
-}
-
-func items[L any, T any](l *L, err error, get func(*L) ([]T, string)) ([]T, string, error) {
+	// List, not EachListItem: only List starts over when a Continue token expires.
+	all, _, err := p.List(ctx, opts)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	page, cont := get(l)
-	return page, cont, nil
-}
-
-func sortedKeys(m map[string]bool) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+	var out []T
+	err = meta.EachListItem(all, func(obj runtime.Object) error {
+		item, ok := obj.(any).(*T)
+		if !ok {
+			return fmt.Errorf("listing: got a %T, want a %T", obj, item)
+		}
+		out = append(out, *item)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(keys)
-	return keys
+	return out, nil
 }
 
 func splitKey(key string) (string, string) {

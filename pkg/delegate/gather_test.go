@@ -5,56 +5,74 @@ import (
 	"fmt"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/kubectl-delegate/kubectl-delegate/internal/pagedfake"
 )
 
-// pagedList serves items n at a time with Continue tokens, as the API server does.
-func pagedList(all []int, expireAt string) (func(metav1.ListOptions) ([]int, string, error), *[]metav1.ListOptions) {
+// Past one page, every list goes on to the next: 1,200 pods and ReplicaSets at 500 a page
+// take three requests each and all arrive.
+func TestGatherReadsEveryPage(t *testing.T) {
+	const n = 1200
+	var objects []runtime.Object
+	for i := range n {
+		l := map[string]string{LabelName: "bulk"}
+		objects = append(objects,
+			&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p-%04d", i), Namespace: "ns", Labels: l}},
+			&appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("rs-%04d", i), Namespace: "ns", Labels: l}})
+	}
+	cs := fake.NewClientset(objects...)
+	pods, replicaSets := pagedfake.Page(cs, "pods"), pagedfake.Page(cs, "replicasets")
+	objs, err := Gather(context.Background(), cs, GatherOptions{Namespace: "ns", PageSize: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs.Pods) != n || len(objs.ReplicaSets) != n {
+		t.Errorf("gathered %d pods and %d ReplicaSets, want %d of each", len(objs.Pods), len(objs.ReplicaSets), n)
+	}
+	if pods.N() != 3 || replicaSets.N() != 3 {
+		t.Errorf("LISTs of pods: %d, of ReplicaSets: %d; want 3 pages each", pods.N(), replicaSets.N())
+	}
+}
+
+// configMapPages serves n ConfigMaps Limit at a time; the token expireAt expires once.
+func configMapPages(n int, expireAt string) (func(context.Context, metav1.ListOptions) (runtime.Object, error), *[]metav1.ListOptions) {
 	var calls []metav1.ListOptions
-	return func(o metav1.ListOptions) ([]int, string, error) {
+	return func(_ context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		calls = append(calls, o)
 		if o.Continue != "" && o.Continue == expireAt {
-			expireAt = "" // expires once
-			return nil, "", apierrors.NewResourceExpired("continue token expired")
+			expireAt = ""
+			return nil, apierrors.NewResourceExpired("continue token expired")
 		}
 		start := 0
 		if o.Continue != "" {
 			fmt.Sscanf(o.Continue, "%d", &start)
 		}
-		end := len(all)
+		end := n
 		if o.Limit > 0 && start+int(o.Limit) < end {
 			end = start + int(o.Limit)
 		}
-		cont := ""
-		if end < len(all) {
-			cont = fmt.Sprint(end)
+		l := &corev1.ConfigMapList{}
+		for i := start; i < end; i++ {
+			l.Items = append(l.Items, corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprint(i)}})
 		}
-		return all[start:end], cont, nil
+		if end < n {
+			l.Continue = fmt.Sprint(end)
+		}
+		return l, nil
 	}, &calls
 }
 
-func TestListAllFollowsContinueTokens(t *testing.T) {
-	all := make([]int, 23)
-	for i := range all {
-		all[i] = i
-	}
-	list, calls := pagedList(all, "")
-	got, err := listAll(context.Background(), metav1.ListOptions{Limit: 10}, list)
-	if err != nil || len(got) != 23 || got[22] != 22 {
-		t.Fatalf("got %d items, %v", len(got), err)
-	}
-	if len(*calls) != 3 {
-		t.Errorf("23 items at 10 a page took %d requests, want 3", len(*calls))
-	}
-}
-
 func TestListAllStartsOverWhenTheTokenExpires(t *testing.T) {
-	all := []int{1, 2, 3, 4, 5}
-	list, calls := pagedList(all, "2")
-	got, err := listAll(context.Background(), metav1.ListOptions{Limit: 2}, list)
-	if err != nil || len(got) != 5 {
+	list, calls := configMapPages(5, "2")
+	got, err := ListAll[corev1.ConfigMap](context.Background(), metav1.ListOptions{Limit: 2}, list)
+	if err != nil || len(got) != 5 || got[4].Name != "4" {
 		t.Fatalf("got %v, %v", got, err)
 	}
 	last := (*calls)[len(*calls)-1]
@@ -64,12 +82,10 @@ func TestListAllStartsOverWhenTheTokenExpires(t *testing.T) {
 }
 
 func TestListAllReturnsErrors(t *testing.T) {
-	_, err := listAll(context.Background(), metav1.ListOptions{}, func(metav1.ListOptions) ([]int, string, error) {
-		return nil, "", apierrors.NewForbidden(schemaGR("pods"), "", fmt.Errorf("no"))
+	_, err := ListAll[corev1.Pod](context.Background(), metav1.ListOptions{}, func(context.Context, metav1.ListOptions) (runtime.Object, error) {
+		return nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", fmt.Errorf("no"))
 	})
 	if !apierrors.IsForbidden(err) {
 		t.Errorf("got %v", err)
 	}
 }
-
-func schemaGR(resource string) schema.GroupResource { return schema.GroupResource{Resource: resource} }

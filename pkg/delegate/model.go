@@ -4,6 +4,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // SchemaVersion names the JSON shape of Delegate. Fields are only ever added within one
@@ -74,6 +75,11 @@ type Delegate struct {
 	Description     string     `json:"description,omitempty"`
 	PollForTasks    bool       `json:"pollForTasks"`
 	Duplicate       *Duplicate `json:"duplicate,omitempty"`
+
+	// Members are the UIDs, sorted, of the objects that make up the delegate (owners.go):
+	// events name their object by UID. They are for matching a live cluster's events and
+	// stay out of the JSON schema.
+	Members []types.UID `json:"-"`
 }
 
 // HelmRelease is the release a Helm-installed delegate belongs to.

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/distribution/reference"
 )
 
 // Image is a container image reference split into what matters for a delegate.
@@ -19,19 +20,26 @@ type Image struct {
 	Digest     string `json:"digest,omitempty"`
 }
 
-// ParseImage splits an image reference. A registry port (host:5000/...) is not a tag.
+// ParseImage splits an image reference with distribution/reference, the parser container
+// runtimes use. Repository is the name as written, not normalised: harness/delegate stays
+// harness/delegate (not docker.io/harness/delegate), as kubectl shows it and as the
+// delegate's identity checks expect. A reference no runtime could pull is kept whole as
+// the Repository, with no tag or digest.
 func ParseImage(ref string) Image {
+	parsed, err := reference.Parse(ref)
+	if err != nil {
+		return Image{Repository: ref}
+	}
 	var img Image
-	if at := strings.Index(ref, "@"); at >= 0 {
-		img.Digest = ref[at+1:]
-		ref = ref[:at]
+	if named, ok := parsed.(reference.Named); ok {
+		img.Repository = named.Name()
 	}
-	lastSlash := strings.LastIndex(ref, "/")
-	if colon := strings.LastIndex(ref, ":"); colon > lastSlash {
-		img.Tag = ref[colon+1:]
-		ref = ref[:colon]
+	if tagged, ok := parsed.(reference.Tagged); ok {
+		img.Tag = tagged.Tag()
 	}
-	img.Repository = ref
+	if digested, ok := parsed.(reference.Digested); ok {
+		img.Digest = digested.Digest().String()
+	}
 	return img
 }
 

@@ -1,11 +1,13 @@
 package delegate
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
 
 func TestParseImage(t *testing.T) {
+	digest := "sha256:" + strings.Repeat("ab", 32)
 	cases := []struct {
 		ref  string
 		want Image
@@ -18,9 +20,14 @@ func TestParseImage(t *testing.T) {
 			Image{Repository: "us-docker.pkg.dev/gar-prod-setup/harness-public/harness/delegate", Tag: "25.01.84800"}},
 		{"registry.local:5000/harness/delegate", Image{Repository: "registry.local:5000/harness/delegate"}},
 		{"registry.local:5000/harness/delegate:25.03.85000", Image{Repository: "registry.local:5000/harness/delegate", Tag: "25.03.85000"}},
-		{"harness/delegate:25.10.87000@sha256:abcd", Image{Repository: "harness/delegate", Tag: "25.10.87000", Digest: "sha256:abcd"}},
-		{"harness/delegate@sha256:abcd", Image{Repository: "harness/delegate", Digest: "sha256:abcd"}},
+		{"harness/delegate:25.10.87000@" + digest, Image{Repository: "harness/delegate", Tag: "25.10.87000", Digest: digest}},
+		{"harness/delegate@" + digest, Image{Repository: "harness/delegate", Digest: digest}},
+		// Written out, docker.io stays: Repository is the name as written.
+		{"docker.io/harness/delegate:25.10.87000", Image{Repository: "docker.io/harness/delegate", Tag: "25.10.87000"}},
 		{"", Image{}},
+		// Not a reference any runtime pulls (a digest too short, upper case): kept whole.
+		{"harness/delegate@sha256:abcd", Image{Repository: "harness/delegate@sha256:abcd"}},
+		{"Harness/Delegate:1", Image{Repository: "Harness/Delegate:1"}},
 	}
 	for _, tc := range cases {
 		if got := ParseImage(tc.ref); got != tc.want {

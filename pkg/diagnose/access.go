@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,17 +42,15 @@ func promise(d delegate.Delegate) (*authorizationv1.ResourceAttributes, string) 
 func gatherAccess(ctx context.Context, client kubernetes.Interface, ds []delegate.Delegate) map[string]AccessReview {
 	out := map[string]AccessReview{}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
+	var g errgroup.Group
+	g.SetLimit(8)
 	for _, d := range ds {
 		attrs, question := promise(d)
 		if attrs == nil {
 			continue
 		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		// A failed review is its delegate's answer; the others' stand.
+		g.Go(func() error {
 			sa := d.Workload.ServiceAccount
 			review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 				User:               "system:serviceaccount:" + d.Namespace + ":" + sa,
@@ -72,9 +71,10 @@ func gatherAccess(ctx context.Context, client kubernetes.Interface, ds []delegat
 			mu.Lock()
 			out[subject(d)] = ar
 			mu.Unlock()
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	return out
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -57,17 +58,15 @@ func gatherLogs(ctx context.Context, client kubernetes.Interface, ds []delegate.
 	opts.defaults()
 	out := map[string]PodLogs{}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, opts.Workers)
+	var g errgroup.Group
+	g.SetLimit(opts.Workers)
 	for _, d := range ds {
 		for _, p := range d.Pods {
 			if p.Node == "" {
 				continue // never started: no logs to read
 			}
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
+			// A pod whose logs fail records its error; the others' logs stand.
+			g.Go(func() error {
 				ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 				defer cancel()
 				logs := PodLogs{}
@@ -97,10 +96,11 @@ func gatherLogs(ctx context.Context, client kubernetes.Interface, ds []delegate.
 				mu.Lock()
 				out[d.Namespace+"/"+p.Name] = logs
 				mu.Unlock()
-			}()
+				return nil
+			})
 		}
 	}
-	wg.Wait()
+	_ = g.Wait()
 	return out
 }
 

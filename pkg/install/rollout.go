@@ -260,7 +260,7 @@ func newRevisionProblems(ctx context.Context, client kubernetes.Interface, d *ap
 	revision := d.Annotations["deployment.kubernetes.io/revision"]
 	var hash string
 	for _, rs := range rsList.Items {
-		if rs.Annotations["deployment.kubernetes.io/revision"] == revision && metav1.IsControlledBy(&rs, d) {
+		if rs.Annotations["deployment.kubernetes.io/revision"] == revision && delegate.ControlledBy(&rs, d.UID) {
 			hash = rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
 		}
 	}

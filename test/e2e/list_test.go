@@ -276,11 +276,16 @@ func TestInspectShowsOneDelegateWithItsEvents(t *testing.T) {
 		}
 		return false, fmt.Sprintf("pods %+v", d.Pods)
 	})
-	// kwok runs no kubelet, so write the event a kubelet would for a crash loop.
+	// kwok runs no kubelet, so write the event a kubelet would for a crash loop: it names
+	// the pod by UID too, which is what ties an event to the delegate.
+	pod, err := env.client.CoreV1().Pods(ns).Get(ctx, podName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	now := metav1.Now()
-	_, err := env.client.CoreV1().Events(ns).Create(ctx, &corev1.Event{
+	_, err = env.client.CoreV1().Events(ns).Create(ctx, &corev1.Event{
 		ObjectMeta:     metav1.ObjectMeta{GenerateName: podName + "."},
-		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: podName},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: podName, UID: pod.UID},
 		Type:           corev1.EventTypeWarning, Reason: "BackOff", Message: "Back-off restarting failed container delegate",
 		Count: 12, FirstTimestamp: now, LastTimestamp: now, Source: corev1.EventSource{Component: "kubelet"},
 	}, metav1.CreateOptions{})
