@@ -367,7 +367,11 @@ func (c *collector) tasks() []task {
 }
 
 // dir is where a delegate's files go.
-func dir(d delegate.Delegate) string { return "delegates/" + d.Namespace + "/" + d.Name }
+// dir is a delegate's folder in the bundle. Names come from the cluster: each is escaped
+// into one path component (bundle.Component), so none can climb out of the bundle.
+func dir(d delegate.Delegate) string {
+	return "delegates/" + bundle.Component(d.Namespace) + "/" + bundle.Component(d.Name)
+}
 
 // add writes one file and records its failure; it returns the failure too, so a task can
 // say it failed.

@@ -277,3 +277,47 @@ func TestCollectReadsEveryPage(t *testing.T) {
 		}
 	}
 }
+
+// Names come from the cluster: a DELEGATE_NAME of "../../../../tmp/x" must not make a member
+// that extracts outside the bundle's folder, nor a control byte reach a file name.
+func TestHostileNamesStayInsideTheBundle(t *testing.T) {
+	objs := cluster()
+	for _, o := range objs {
+		if d, ok := o.(*appsv1.Deployment); ok {
+			d.Spec.Template.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "DELEGATE_NAME", Value: "../../../../tmp/x\x1b[2J"}}
+		}
+	}
+	opts := Options{Root: "bundle"}
+	opts.Redact, opts.Now = true, func() time.Time { return now }
+	opts.defaults()
+	var out bytes.Buffer
+	if _, err := collect(context.Background(), fake.NewClientset(objs...), fakeDescribers(nil), &out, opts); err != nil {
+		t.Fatal(err)
+	}
+	gz, err := gzip.NewReader(bytes.NewReader(out.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	delegateDirs := 0
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, part := range strings.Split(hdr.Name, "/") {
+			if part == ".." || part == "." || part == "" || strings.ContainsAny(part, "\x1b\\") {
+				t.Fatalf("member %q is not a clean path inside the bundle", hdr.Name)
+			}
+		}
+		if strings.HasPrefix(hdr.Name, "bundle/delegates/"+ns+"/..%2F..%2F..%2F..%2Ftmp%2Fx%1B%5B2J/") {
+			delegateDirs++
+		}
+	}
+	if delegateDirs == 0 {
+		t.Error("the delegate's files are missing, or not under its escaped name")
+	}
+}

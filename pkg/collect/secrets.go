@@ -13,7 +13,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
@@ -101,12 +103,19 @@ func (c *collector) readSecrets(ctx context.Context) (map[string][]secretInfo, [
 				errs = append(errs, taskError{fmt.Sprintf("%s: Secret %s (values not redacted by name; patterns still apply)", task, name), err})
 			}
 		}
-		labelled, err := delegate.ListAll[corev1.Secret](ctx, metav1.ListOptions{LabelSelector: delegate.LabelName + "=" + d.Name},
-			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-				return c.client.CoreV1().Secrets(d.Namespace).List(ctx, o)
-			})
-		if err != nil {
-			errs = append(errs, taskError{task + ": Secrets labelled " + delegate.LabelName + "=" + d.Name, err})
+		// The name comes from the cluster (DELEGATE_NAME is any string): one that is not a
+		// valid label value labels no Secret, and pasted into a selector it could widen it.
+		var labelled []corev1.Secret
+		if len(validation.IsValidLabelValue(d.Name)) == 0 {
+			var err error
+			selector := labels.SelectorFromValidatedSet(labels.Set{delegate.LabelName: d.Name}).String()
+			labelled, err = delegate.ListAll[corev1.Secret](ctx, metav1.ListOptions{LabelSelector: selector},
+				func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+					return c.client.CoreV1().Secrets(d.Namespace).List(ctx, o)
+				})
+			if err != nil {
+				errs = append(errs, taskError{task + ": Secrets labelled " + selector, err})
+			}
 		}
 		for i := range labelled {
 			found[labelled[i].Name] = info(&labelled[i])

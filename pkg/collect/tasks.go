@@ -8,9 +8,9 @@ import (
 	"io"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -25,6 +25,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/kubectl/pkg/describe"
 
+	"github.com/kubectl-delegate/kubectl-delegate/internal/table"
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/bundle"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/diagnose"
 )
@@ -127,13 +129,12 @@ func (c *collector) nodes(ctx context.Context) error {
 		return err
 	}
 	return c.add(task, "cluster/nodes.txt", func(w io.Writer) error {
-		tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-		fmt.Fprintln(tw, "NODE\tSCHEDULABLE\tCPU REQUESTED/ALLOCATABLE\tMEMORY REQUESTED/ALLOCATABLE\tPODS SCHEDULED/ALLOCATABLE")
-		for _, n := range nodes {
-			fmt.Fprintf(tw, "%s\t%t\t%s/%s\t%s/%s\t%d/%d\n", n.Name, n.Schedulable, n.RequestedCPU.String(), n.AllocatableCPU.String(),
-				n.RequestedMem.String(), n.AllocatableMem.String(), n.PodsScheduled, n.PodsAllocatable)
+		rows := make([][]string, len(nodes))
+		for i, n := range nodes {
+			rows[i] = []string{n.Name, strconv.FormatBool(n.Schedulable), n.RequestedCPU.String() + "/" + n.AllocatableCPU.String(),
+				n.RequestedMem.String() + "/" + n.AllocatableMem.String(), fmt.Sprintf("%d/%d", n.PodsScheduled, n.PodsAllocatable)}
 		}
-		return tw.Flush()
+		return table.Write(w, []string{"NODE", "SCHEDULABLE", "CPU REQUESTED/ALLOCATABLE", "MEMORY REQUESTED/ALLOCATABLE", "PODS SCHEDULED/ALLOCATABLE"}, rows)
 	})
 }
 
@@ -148,7 +149,7 @@ func (c *collector) namespaceEvents(ctx context.Context, ns string, ds []delegat
 		return c.fail(task, err)
 	}
 	sort.SliceStable(events, func(i, j int) bool { return delegate.EventTime(events[i]).Before(delegate.EventTime(events[j])) })
-	if err := c.add(task, "namespaces/"+ns+"/events.txt", eventTable(events)); err != nil {
+	if err := c.add(task, "namespaces/"+bundle.Component(ns)+"/events.txt", eventTable(events)); err != nil {
 		return err
 	}
 	var firstErr error
@@ -170,13 +171,13 @@ func (c *collector) namespaceEvents(ctx context.Context, ns string, ds []delegat
 // read later, when "5m ago" would mean nothing.
 func eventTable(events []corev1.Event) func(io.Writer) error {
 	return func(w io.Writer) error {
-		tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-		fmt.Fprintln(tw, "LAST SEEN\tTYPE\tREASON\tOBJECT\tCOUNT\tMESSAGE")
-		for _, e := range events {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%d\t%s\n", delegate.EventTime(e).UTC().Format(time.RFC3339), e.Type, e.Reason,
-				strings.ToLower(e.InvolvedObject.Kind), e.InvolvedObject.Name, max(e.Count, 1), strings.ReplaceAll(strings.TrimSpace(e.Message), "\n", " "))
+		rows := make([][]string, len(events))
+		for i, e := range events {
+			rows[i] = []string{delegate.EventTime(e).UTC().Format(time.RFC3339), e.Type, e.Reason,
+				strings.ToLower(e.InvolvedObject.Kind) + "/" + e.InvolvedObject.Name, strconv.Itoa(int(max(e.Count, 1))),
+				strings.ReplaceAll(strings.TrimSpace(e.Message), "\n", " ")}
 		}
-		return tw.Flush()
+		return table.Write(w, []string{"LAST SEEN", "TYPE", "REASON", "OBJECT", "COUNT", "MESSAGE"}, rows)
 	}
 }
 
@@ -294,7 +295,7 @@ func (c *collector) upgrader(ctx context.Context, d delegate.Delegate) error {
 		failed = err
 	}
 	for _, j := range last {
-		if err := c.describe(task, dir(d)+"/upgrader/job-"+j.Name+".txt", kindJob, d.Namespace, j.Name); err != nil && failed == nil {
+		if err := c.describe(task, dir(d)+"/upgrader/job-"+bundle.Component(j.Name)+".txt", kindJob, d.Namespace, j.Name); err != nil && failed == nil {
 			failed = err
 		}
 	}
@@ -308,7 +309,7 @@ const lastJobs = 3
 // a previous instance exists, previous.
 func (c *collector) pod(ctx context.Context, d delegate.Delegate, name string) error {
 	task := "pod " + d.Namespace + "/" + name
-	base := dir(d) + "/pods/" + name
+	base := dir(d) + "/pods/" + bundle.Component(name)
 	var failed error
 	keep := func(err error) {
 		if err != nil && failed == nil {
@@ -334,9 +335,9 @@ func (c *collector) pod(ctx context.Context, d delegate.Delegate, name string) e
 			keep(c.fail(task, ctx.Err()))
 			break
 		}
-		keep(c.log(ctx, task, base+"/"+ct.Name+".log", d.Namespace, name, ct.Name, false))
+		keep(c.log(ctx, task, base+"/"+bundle.Component(ct.Name)+".log", d.Namespace, name, ct.Name, false))
 		if restarted[ct.Name] {
-			keep(c.log(ctx, task, base+"/"+ct.Name+".previous.log", d.Namespace, name, ct.Name, true))
+			keep(c.log(ctx, task, base+"/"+bundle.Component(ct.Name)+".previous.log", d.Namespace, name, ct.Name, true))
 		}
 	}
 	return failed
