@@ -1,6 +1,7 @@
 package delegate
 
 import (
+	"cmp"
 	"sort"
 	"strings"
 	"time"
@@ -141,7 +142,7 @@ func buildOne(objs *Objects, pods []corev1.Pod, w workload, now time.Time) Deleg
 		CreatedAt: w.meta.CreationTimestamp.Time,
 		Replicas:  w.replicas,
 	}
-	d.Name = firstNonEmpty(env.value("DELEGATE_NAME"), w.meta.Labels[LabelName], w.meta.Name)
+	d.Name = cmp.Or(env.value("DELEGATE_NAME"), w.meta.Labels[LabelName], w.meta.Name)
 	d.InstallMethod, d.Helm, d.PluginVersion = installMethod(w)
 	if c := mainContainer(spec); c != nil {
 		d.Image = ParseImage(c.Image)
@@ -153,13 +154,13 @@ func buildOne(objs *Objects, pods []corev1.Pod, w workload, now time.Time) Deleg
 		d.Workload.Container = c.Name
 	}
 	d.AccountID = env.value("ACCOUNT_ID")
-	d.ManagerEndpoint = firstNonEmpty(env.value("MANAGER_HOST_AND_PORT"), env.value("MANAGER_URL"))
+	d.ManagerEndpoint = cmp.Or(env.value("MANAGER_HOST_AND_PORT"), env.value("MANAGER_URL"))
 	d.Token = tokenRef(env)
 	d.Proxy = Proxy{
 		Host:           env.value("PROXY_HOST"),
 		Port:           env.value("PROXY_PORT"),
 		Scheme:         env.value("PROXY_SCHEME"),
-		NoProxy:        firstNonEmpty(env.value("NO_PROXY"), env.value("no_proxy")),
+		NoProxy:        cmp.Or(env.value("NO_PROXY"), env.value("no_proxy")),
 		HasCredentials: env.has("PROXY_USER") || env.has("PROXY_PASSWORD"),
 	}
 	d.Proxy.Configured = d.Proxy.Host != ""
@@ -184,7 +185,7 @@ func installMethod(w workload) (InstallMethod, *HelmRelease, string) {
 	case l[LabelManagedBy] == ManagedByPlugin:
 		return Plugin, nil, a[AnnotationPluginVersion]
 	case l[LabelManagedBy] == "Helm" || a[AnnotationHelmRelease] != "":
-		rel := &HelmRelease{Release: firstNonEmpty(a[AnnotationHelmRelease], l["app.kubernetes.io/instance"])}
+		rel := &HelmRelease{Release: cmp.Or(a[AnnotationHelmRelease], l["app.kubernetes.io/instance"])}
 		rel.Chart, rel.ChartVersion = splitChart(l[LabelHelmChart])
 		return Helm, rel, ""
 	case w.kind == "StatefulSet" || l[LabelLegacyApp] == LegacyAppValue:
@@ -210,7 +211,7 @@ func requiredNodeAffinity(spec corev1.PodSpec) *corev1.NodeSelector {
 }
 
 func serviceAccountName(spec corev1.PodSpec) string {
-	return firstNonEmpty(spec.ServiceAccountName, spec.DeprecatedServiceAccount, "default")
+	return cmp.Or(spec.ServiceAccountName, spec.DeprecatedServiceAccount, "default")
 }
 
 // ownedPods finds the workload's pods through its own selector, never by assumed label
@@ -390,13 +391,4 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-func firstNonEmpty(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

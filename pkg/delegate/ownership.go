@@ -1,6 +1,7 @@
 package delegate
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
@@ -28,8 +29,8 @@ func OwnerOf(m metav1.ObjectMeta, pluginManager string) Owner {
 	case l[LabelManagedBy] == ManagedByPlugin:
 		return Owner{Plugin: true, Delegate: name, Description: fmt.Sprintf("kubectl-delegate (delegate %q)", name)}
 	case a[AnnotationHelmRelease] != "" || l[LabelManagedBy] == "Helm":
-		rel := firstNonEmpty(a[AnnotationHelmRelease], l["app.kubernetes.io/instance"], "unknown")
-		ns := firstNonEmpty(a["meta.helm.sh/release-namespace"], m.Namespace)
+		rel := cmp.Or(a[AnnotationHelmRelease], l["app.kubernetes.io/instance"], "unknown")
+		ns := cmp.Or(a["meta.helm.sh/release-namespace"], m.Namespace)
 		return Owner{Delegate: name, Description: fmt.Sprintf("Helm release %q in namespace %s", rel, ns)}
 	}
 	managers := otherManagers(m.ManagedFields, pluginManager)
