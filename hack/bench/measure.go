@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// job is what one side of a comparison runs: one command for the plugin, or the sequence of
+// kubectl commands a person would type for the same answer.
+type job struct {
+	label string
+	steps [][]string
+	// outputs are files or directories the steps write; removed after every run, outside
+	// the timing, so each run starts alike and the disk does not fill.
+	outputs []string
+}
+
+// pair is one row group of the table: the plugin's command and its kubectl baseline.
+type pair struct {
+	name             string
+	plugin, baseline job
+}
+
+// sample is one timed run of a job. For a sequence, wall and CPU add up and RSS is the
+// largest of its processes.
+type sample struct {
+	wall, cpu time.Duration
+	rssKiB    int64
+	exitCodes []int
+}
+
+// result is everything measured of one job.
+type result struct {
+	job      job
+	samples  []sample
+	requests int
+}
+
+type runner struct {
+	env []string
+}
+
+func newRunner(work, kubeconfig string) *runner {
+	home := filepath.Join(work, "home")
+	_ = os.MkdirAll(home, 0o755)
+	// HOME points at an empty directory so that neither side reads the user's kubeconfig or
+	// shares their discovery cache; both build their own in the first, untimed run.
+	return &runner{env: append(os.Environ(), "KUBECONFIG="+kubeconfig, "HOME="+home)}
+}
+
+// run executes argv and returns its wall time, rusage and exit code. stderr, if not nil,
+// receives the command's stderr.
+func (r *runner) run(ctx context.Context, argv []string, stderr *bytes.Buffer) (sample, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = r.env
+	// stdout goes to /dev/null: a terminal's speed is not what is measured.
+	cmd.Stdout = nil
+	var errBuf bytes.Buffer
+	if stderr == nil {
+		stderr = &errBuf
+	}
+	cmd.Stderr = stderr
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	if ctx.Err() != nil {
+		return sample{}, ctx.Err()
+	}
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		return sample{}, fmt.Errorf("running %s: %w", strings.Join(argv, " "), err)
+	}
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return sample{}, errors.New("no rusage for the child: the benchmark needs Linux")
+	}
+	s := sample{
+		wall:      wall,
+		cpu:       time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
+		rssKiB:    ru.Maxrss, // KiB on Linux
+		exitCodes: []int{cmd.ProcessState.ExitCode()},
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		logf("  exit %d: %s: %s", code, strings.Join(argv, " "), lastLine(stderr.String()))
+	}
+	return s, nil
+}
+
+// runJob runs a job's steps one after another, as a person would, then removes its outputs.
+func (r *runner) runJob(ctx context.Context, j job) (sample, error) {
+	var total sample
+	for _, argv := range j.steps {
+		s, err := r.run(ctx, argv, nil)
+		if err != nil {
+			return sample{}, err
+		}
+		total.wall += s.wall
+		total.cpu += s.cpu
+		total.rssKiB = max(total.rssKiB, s.rssKiB)
+		total.exitCodes = append(total.exitCodes, s.exitCodes...)
+	}
+	return total, removeOutputs(j)
+}
+
+func removeOutputs(j job) error {
+	for _, path := range j.outputs {
+		if err := os.RemoveAll(path); err != nil {
+			return fmt.Errorf("removing %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// requestLine matches client-go's request log at -v=6, in both of its formats:
+// `"Response" verb="GET" url="https://..."` (structured, newer) and `GET https://... 200 OK`.
+var requestLine = regexp.MustCompile(`round_trippers\.go:\d+\] ("Response" verb=|(GET|POST|PUT|PATCH|DELETE|HEAD) https?://)`)
+
+// countRequests runs a job once more with -v=6 (kubectl's flag; the plugin has it too) and
+// counts client-go's request lines: no proxy that sees bodies is needed. The run is untimed
+// and doubles as the warm-up that fills both sides' discovery caches.
+func (r *runner) countRequests(ctx context.Context, j job) (int, error) {
+	n := 0
+	for _, argv := range j.steps {
+		var stderr bytes.Buffer
+		if _, err := r.run(ctx, append(append([]string{}, argv...), "-v=6"), &stderr); err != nil {
+			return 0, err
+		}
+		sc := bufio.NewScanner(&stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			if requestLine.Match(sc.Bytes()) {
+				n++
+			}
+		}
+	}
+	return n, removeOutputs(j)
+}
+
+// measureAll measures every pair: first the request counts (the warm-up), then the timed
+// runs, plugin and baseline alternately, the one going first swapping every run so that
+// neither side always meets a cache the other warmed.
+func measureAll(ctx context.Context, r *runner, pairs []pair, runs int) ([][2]*result, error) {
+	var out [][2]*result
+	for _, p := range pairs {
+		res, err := measurePair(ctx, r, p, runs)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.name, err)
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func measurePair(ctx context.Context, r *runner, p pair, runs int) ([2]*result, error) {
+	res := [2]*result{{job: p.plugin}, {job: p.baseline}}
+	for _, side := range res {
+		logf("%s: counting requests (untimed, -v=6): %s", p.name, side.job.label)
+		n, err := r.countRequests(ctx, side.job)
+		if err != nil {
+			return res, err
+		}
+		side.requests = n
+	}
+	for i := range runs {
+		order := []*result{res[0], res[1]}
+		if i%2 == 1 {
+			order[0], order[1] = order[1], order[0]
+		}
+		for _, side := range order {
+			s, err := r.runJob(ctx, side.job)
+			if err != nil {
+				return res, err
+			}
+			logf("%s run %d/%d: %-60.60s %6.2fs wall %6.2fs CPU %5d MiB", p.name, i+1, runs, side.job.label, s.wall.Seconds(), s.cpu.Seconds(), s.rssKiB>>10)
+			side.samples = append(side.samples, s)
+		}
+	}
+	return res, nil
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// median, lowest and highest of the samples' values.
+func stats(samples []sample, value func(sample) float64) (med, lo, hi float64) {
+	vs := make([]float64, len(samples))
+	for i, s := range samples {
+		vs[i] = value(s)
+	}
+	sort.Float64s(vs)
+	n := len(vs)
+	med = vs[n/2]
+	if n%2 == 0 {
+		med = (vs[n/2-1] + vs[n/2]) / 2
+	}
+	return med, vs[0], vs[n-1]
+}
