@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -31,6 +32,7 @@ type config struct {
 	previousLogMB int
 	runs          int
 	kubeVersion   string
+	kubectl       string
 	keepDir       bool
 }
 
@@ -45,6 +47,7 @@ func parseFlags() config {
 	flag.IntVar(&c.previousLogMB, "previous-log-mb", 1, "MB of previous (before the last restart) log planted per delegate pod")
 	flag.IntVar(&c.runs, "runs", 5, "timed runs of each command; the table shows medians")
 	flag.StringVar(&c.kubeVersion, "k8s-version", os.Getenv("K8S_VERSION"), "Kubernetes version of the local cluster (default: the pinned one)")
+	flag.StringVar(&c.kubectl, "kubectl", "", "the kubectl measured as the baseline (default: the project's, built from hack/tools/kube for -k8s-version)")
 	flag.BoolVar(&c.keepDir, "keep-dir", false, "keep the working directory (cluster logs, planted pod logs) for a post-mortem")
 	flag.Parse()
 	return c
@@ -97,9 +100,9 @@ func run(ctx context.Context, cfg config) (err error) {
 			err = errors.Join(err, fmt.Errorf("removing %s: %w", work, rmErr))
 		}
 	}()
-	kubectl, err := localcluster.Kubectl(ctx, cfg.kubeVersion, os.Stderr)
+	kubectl, err := baselineKubectl(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("finding or building kubectl: %w", err)
+		return err
 	}
 	machine := describeMachine()
 	start := time.Now()
@@ -121,6 +124,36 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	machine.loadAfter = loadAverage()
 	return printReport(os.Stdout, cfg, plugin, kubectl, machine, results)
+}
+
+// baselineKubectl is -kubectl, or the project's kubectl of the cluster's version. The
+// machine's own kubectl is not used by default: it may be a dispatcher (gcloud's picks a
+// kubectl by the server's version, and execs it), whose extra start-up and requests are
+// not kubectl's.
+func baselineKubectl(ctx context.Context, cfg config) (string, error) {
+	if cfg.kubectl != "" {
+		return filepath.Abs(cfg.kubectl)
+	}
+	goBin, err := exec.LookPath("go")
+	if err == nil {
+		// /usr/bin/go may be a link, and /usr/bin may hold the kubectl to avoid.
+		goBin, err = filepath.EvalSymlinks(goBin)
+	}
+	if err != nil {
+		return "", fmt.Errorf("finding go to build kubectl (or pass -kubectl): %w", err)
+	}
+	// localcluster.Kubectl prefers a kubectl on PATH; a PATH holding only go's directory makes
+	// it build (or find in its cache) the project's. Nothing else runs yet that reads PATH.
+	path := os.Getenv("PATH")
+	defer os.Setenv("PATH", path)
+	if err := os.Setenv("PATH", filepath.Dir(goBin)); err != nil {
+		return "", err
+	}
+	kubectl, err := localcluster.Kubectl(ctx, cfg.kubeVersion, os.Stderr)
+	if err != nil {
+		return "", fmt.Errorf("building kubectl (or pass -kubectl): %w", err)
+	}
+	return kubectl, nil
 }
 
 // logf reports progress on stderr, so stdout holds only the table.
