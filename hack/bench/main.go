@@ -117,7 +117,10 @@ func run(ctx context.Context, cfg config) (err error) {
 		}
 	}()
 	logf("cluster filled in %s", time.Since(start).Round(time.Second))
-	r := newRunner(work, env.kubeconfig)
+	r, err := newRunner(ctx, work, env.kubeconfig)
+	if err != nil {
+		return err
+	}
 	results, err := measureAll(ctx, r, pairs(plugin, kubectl, env, work), cfg.runs)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kubectl-delegate/kubectl-delegate/internal/localcluster"
 )
 
 // job is what one side of a comparison runs: one command for the plugin, or the sequence of
@@ -49,21 +52,50 @@ type result struct {
 
 type runner struct {
 	env []string
+	// spawn is hack/bench/spawn, built at start: every command runs under it, see there why.
+	spawn, resultFile string
 }
 
-func newRunner(work, kubeconfig string) *runner {
+func newRunner(ctx context.Context, work, kubeconfig string) (*runner, error) {
 	home := filepath.Join(work, "home")
-	_ = os.MkdirAll(home, 0o755)
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", home, err)
+	}
+	root, err := localcluster.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	spawn := filepath.Join(work, "spawn")
+	build := exec.CommandContext(ctx, "go", "build", "-o", spawn, "./hack/bench/spawn")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("building hack/bench/spawn: %w: %s", err, out)
+	}
 	// HOME points at an empty directory so that neither side reads the user's kubeconfig or
 	// shares their discovery cache; both build their own in the first, untimed run.
-	return &runner{env: append(os.Environ(), "KUBECONFIG="+kubeconfig, "HOME="+home)}
+	return &runner{
+		env:        append(os.Environ(), "KUBECONFIG="+kubeconfig, "HOME="+home),
+		spawn:      spawn,
+		resultFile: filepath.Join(work, "rusage.json"),
+	}, nil
 }
 
-// run executes argv and returns its wall time, rusage and exit code. stderr, if not nil,
-// receives the command's stderr.
+// spawnResult is what hack/bench/spawn writes.
+type spawnResult struct {
+	WallNanos, UserNanos, SysNanos int64
+	MaxRSSKiB                      int64
+	ExitCode                       int
+}
+
+// run executes argv under spawn and returns its wall time, rusage and exit code. stderr, if
+// not nil, receives the command's stderr.
 func (r *runner) run(ctx context.Context, argv []string, stderr *bytes.Buffer) (sample, error) {
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	_ = os.Remove(r.resultFile)
+	cmd := exec.CommandContext(ctx, r.spawn, append([]string{r.resultFile}, argv...)...)
 	cmd.Env = r.env
+	// A group of its own, killed whole on Ctrl-C: spawn and the command it runs.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	// stdout goes to /dev/null: a terminal's speed is not what is measured.
 	cmd.Stdout = nil
 	var errBuf bytes.Buffer
@@ -71,9 +103,7 @@ func (r *runner) run(ctx context.Context, argv []string, stderr *bytes.Buffer) (
 		stderr = &errBuf
 	}
 	cmd.Stderr = stderr
-	start := time.Now()
 	err := cmd.Run()
-	wall := time.Since(start)
 	if ctx.Err() != nil {
 		return sample{}, ctx.Err()
 	}
@@ -81,20 +111,31 @@ func (r *runner) run(ctx context.Context, argv []string, stderr *bytes.Buffer) (
 	if err != nil && !errors.As(err, &exit) {
 		return sample{}, fmt.Errorf("running %s: %w", strings.Join(argv, " "), err)
 	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		return sample{}, errors.New("no rusage for the child: the benchmark needs Linux")
+	res, err := r.readResult()
+	if err != nil {
+		return sample{}, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, lastLine(stderr.String()))
 	}
-	s := sample{
-		wall:      wall,
-		cpu:       time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
-		rssKiB:    ru.Maxrss, // KiB on Linux
-		exitCodes: []int{cmd.ProcessState.ExitCode()},
+	if res.ExitCode != 0 {
+		logf("  exit %d: %s: %s", res.ExitCode, strings.Join(argv, " "), lastLine(stderr.String()))
 	}
-	if code := cmd.ProcessState.ExitCode(); code != 0 {
-		logf("  exit %d: %s: %s", code, strings.Join(argv, " "), lastLine(stderr.String()))
+	return sample{
+		wall:      time.Duration(res.WallNanos),
+		cpu:       time.Duration(res.UserNanos + res.SysNanos),
+		rssKiB:    res.MaxRSSKiB,
+		exitCodes: []int{res.ExitCode},
+	}, nil
+}
+
+func (r *runner) readResult() (spawnResult, error) {
+	var res spawnResult
+	data, err := os.ReadFile(r.resultFile)
+	if err != nil {
+		return res, fmt.Errorf("no result from spawn: %w", err)
 	}
-	return s, nil
+	if err := json.Unmarshal(data, &res); err != nil {
+		return res, fmt.Errorf("reading %s: %w", r.resultFile, err)
+	}
+	return res, nil
 }
 
 // runJob runs a job's steps one after another, as a person would, then removes its outputs.
