@@ -169,9 +169,11 @@ var requestLine = regexp.MustCompile(`round_trippers\.go:\d+\] ("Response" verb=
 
 // countRequests runs a job once more with -v=6 (kubectl's flag; the plugin has it too) and
 // counts client-go's request lines: no proxy that sees bodies is needed. The run is untimed
-// and doubles as the warm-up that fills both sides' discovery caches.
+// and doubles as the warm-up that fills both sides' discovery caches. The counts by kind go to
+// stderr: they say which requests grow with delegates or pods.
 func (r *runner) countRequests(ctx context.Context, j job) (int, error) {
 	n := 0
+	byKind := map[string]int{}
 	for _, argv := range j.steps {
 		var stderr bytes.Buffer
 		if _, err := r.run(ctx, append(append([]string{}, argv...), "-v=6"), &stderr); err != nil {
@@ -182,10 +184,42 @@ func (r *runner) countRequests(ctx context.Context, j job) (int, error) {
 		for sc.Scan() {
 			if requestLine.Match(sc.Bytes()) {
 				n++
+				byKind[requestKind(sc.Text())]++
 			}
 		}
 	}
+	logRequestKinds(byKind)
 	return n, removeOutputs(j)
+}
+
+// requestURL picks verb and path out of a structured request line.
+var requestURL = regexp.MustCompile(`verb="(\w+)" url="https?://[^/"]*([^?"]*)`)
+
+// nameSegment is what makes two requests for the same kind of object differ: a namespace's
+// name, or an object's name after its resource.
+var nameSegment = regexp.MustCompile(`(/namespaces/)[^/]+|(/(pods|configmaps|secrets|deployments|statefulsets|replicasets|cronjobs|jobs|serviceaccounts|events|nodes|clusterrolebindings|rolebindings|roles)/)[^/]+`)
+
+// requestKind is a request line's verb and path with names wildcarded, so that the counts say
+// which requests grow with delegates or pods.
+func requestKind(line string) string {
+	m := requestURL.FindStringSubmatch(line)
+	if m == nil {
+		return "other"
+	}
+	return m[1] + " " + nameSegment.ReplaceAllString(m[2], "$1$2*")
+}
+
+func logRequestKinds(byKind map[string]int) {
+	kinds := make([]string, 0, len(byKind))
+	for k := range byKind {
+		kinds = append(kinds, k)
+	}
+	sort.Slice(kinds, func(a, b int) bool {
+		return byKind[kinds[a]] > byKind[kinds[b]] || byKind[kinds[a]] == byKind[kinds[b]] && kinds[a] < kinds[b]
+	})
+	for _, k := range kinds {
+		logf("  %4d  %s", byKind[k], k)
+	}
 }
 
 // measureAll measures every pair: first the request counts (the warm-up), then the timed
