@@ -47,5 +47,9 @@ cluster-up: ## start the local cluster (.cluster/), building its binaries when m
 cluster-down: ## stop the local cluster; no process or port is left
 	hack/cluster.sh down
 
+.PHONY: bench
+bench: build cluster-binaries ## measure the plugin against kubectl baselines on a scaled local cluster (BENCH_FLAGS="-nodes 20 -runs 3")
+	hack/bench.sh $(BENCH_FLAGS)
+
 clean: cluster-down ## stop the cluster and remove build output
 	rm -rf bin dist .cluster
