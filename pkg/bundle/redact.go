@@ -118,6 +118,10 @@ func NewRedactor(secrets []string) *Redactor {
 		if escaped, err := json.Marshal(s); err == nil {
 			add(string(escaped[1 : len(escaped)-1]))
 		}
+		// MarshalJSON writes <, > and & as they are (no HTML escaping).
+		if escaped := MarshalJSON(s); len(escaped) > 3 {
+			add(string(escaped[1 : len(escaped)-2]))
+		}
 		add(base64.StdEncoding.EncodeToString([]byte(s)))
 	}
 	// Longest first, so that a secret containing another is hidden whole.
@@ -327,6 +331,85 @@ func (r *Redactor) String(s string) (string, Counts) {
 	return out.String(), counts
 }
 
+// RedactJSONText redacts a JSON document, as MarshalJSON writes it, one string at a time, as
+// a walk over the decoded values would, but on the encoded text: every literal is also
+// searched in its JSON-escaped forms and the patterns allow for escaped quotes. It holds no
+// decoded tree (five times the document's size: snapshot.json holds every log tail, and
+// collect's memory peaked there). A match never leaves its string, so the result is JSON.
+func (r *Redactor) RedactJSONText(doc []byte) ([]byte, Counts) {
+	counts := Counts{}
+	var out bytes.Buffer
+	out.Grow(len(doc))
+	prev := 0
+	for i := 0; i < len(doc); i++ {
+		if doc[i] != '"' {
+			continue
+		}
+		end := i + 1
+		for end < len(doc) && doc[end] != '"' {
+			if doc[end] == '\\' {
+				end++
+			}
+			end++
+		}
+		end = min(end, len(doc))
+		content := doc[i+1 : end]
+		if spans, _, _ := r.find(content, false, false); len(spans) > 0 {
+			spans = wholeEscapes(content, spans)
+			out.Write(doc[prev : i+1])
+			_ = apply(&out, content, spans, counts)
+			prev = end
+		}
+		i = end
+	}
+	if prev == 0 {
+		return doc, counts
+	}
+	out.Write(doc[prev:])
+	return out.Bytes(), counts
+}
+
+// wholeEscapes widens spans that begin or end inside an escape sequence (\n, \", \u00e9) of a
+// JSON string's content to the whole sequence: a pattern may start after the backslash
+// (its keys allow an escaped quote), and a half-replaced escape is no longer JSON.
+func wholeEscapes(content []byte, spans []span) []span {
+	if bytes.IndexByte(content, '\\') < 0 {
+		return spans
+	}
+	// start[i] is where the escape sequence holding content[i] begins, or -1.
+	start := make([]int32, len(content))
+	for i := 0; i < len(content); {
+		n := 1
+		if content[i] == '\\' {
+			n = 2
+			if i+1 < len(content) && content[i+1] == 'u' {
+				n = 6
+			}
+			n = min(n, len(content)-i)
+		}
+		for j := i; j < i+n; j++ {
+			start[j] = -1
+			if n > 1 {
+				start[j] = int32(i)
+			}
+		}
+		i += n
+	}
+	for k := range spans {
+		if s := spans[k].start; s < len(content) && start[s] >= 0 {
+			spans[k].start = int(start[s])
+		}
+		if e := spans[k].end; e < len(content) && start[e] >= 0 && int(start[e]) < e {
+			// e falls inside a sequence: take the rest of it.
+			for e < len(content) && start[e] == start[spans[k].end] {
+				e++
+			}
+			spans[k].end = e
+		}
+	}
+	return merge(spans)
+}
+
 // maxLine is how much of one line a stream holds before it must cut it: memory stays flat
 // however long a line is.
 const maxLine = 256 << 10
@@ -402,47 +485,6 @@ func (s *Stream) Close() error {
 		s.emit(len(s.buf))
 	}
 	return s.err
-}
-
-// RedactJSON marshals v and redacts every string in it, keys included, on the decoded
-// values: a secret is found whatever JSON escaping would have made of it. The result is
-// indented JSON, without HTML escaping, so what a reader sees is what was logged.
-func (r *Redactor) RedactJSON(v any) ([]byte, Counts, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return nil, nil, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var tree any
-	if err := dec.Decode(&tree); err != nil {
-		return nil, nil, err
-	}
-	counts := Counts{}
-	tree = r.walk(tree, counts)
-	return MarshalJSON(tree), counts, nil
-}
-
-func (r *Redactor) walk(v any, counts Counts) any {
-	switch t := v.(type) {
-	case string:
-		s, c := r.String(t)
-		counts.Add(c)
-		return s
-	case []any:
-		for i := range t {
-			t[i] = r.walk(t[i], counts)
-		}
-	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, e := range t {
-			k, c := r.String(k)
-			counts.Add(c)
-			out[k] = r.walk(e, counts)
-		}
-		return out
-	}
-	return v
 }
 
 // MarshalJSON is indented JSON without HTML escaping, ending in a newline.

@@ -198,10 +198,7 @@ func (c *collector) writeSnapshot() (*diagnose.Report, error) {
 	var counts bundle.Counts
 	snapshot := c.snapshot
 	if r := c.w.Redactor(); r != nil {
-		var err error
-		if data, counts, err = r.RedactJSON(c.snapshot); err != nil {
-			return nil, fmt.Errorf("redacting the snapshot: %w", err)
-		}
+		data, counts = r.RedactJSONText(data)
 		snapshot = &diagnose.Snapshot{}
 		if err := json.Unmarshal(data, snapshot); err != nil {
 			return nil, fmt.Errorf("reading back the redacted snapshot: %w", err)
