@@ -101,6 +101,10 @@ type collector struct {
 	secrets    map[string][]secretInfo
 	// progressMu serialises calls of opts.Progress.
 	progressMu sync.Mutex
+	// total counts the tasks and the snapshot, for progress.
+	total int
+	// logsMu guards snapshot.Logs, which the pod tasks fill.
+	logsMu sync.Mutex
 }
 
 // Collect writes a bundle to out. An error means nothing useful was written (the delegate
@@ -108,12 +112,6 @@ type collector struct {
 // Partial set.
 func Collect(ctx context.Context, cfg *rest.Config, out io.Writer, opts Options) (Result, error) {
 	opts.defaults()
-	// client-go's default of 5 requests a second, not the pool, would otherwise set the pace:
-	// 50 pods take 150 requests. kubectl raises it the same way for its own bulk reads.
-	cfg = rest.CopyConfig(cfg)
-	if cfg.QPS == 0 {
-		cfg.QPS, cfg.Burst = 50, 100
-	}
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return Result{}, err
@@ -134,8 +132,8 @@ func collect(ctx context.Context, client kubernetes.Interface, describers descri
 	// give the redactor the values to hide before any file is written.
 	gatherOpts := diagnose.GatherOptions{
 		Namespace: opts.Namespace, SupportMatrix: opts.SupportMatrix, Now: opts.Now,
-		Objects: func(o *delegate.Objects) { c.objs = o },
-		Logs:    diagnose.LogOptions{Workers: opts.Workers, Timeout: opts.TimeoutPerPod},
+		Objects:  func(o *delegate.Objects) { c.objs = o },
+		SkipLogs: true, // read once, by the pod tasks: the file and the snapshot's tail
 	}
 	if opts.Select != nil {
 		gatherOpts.Select = func(ds []delegate.Delegate) ([]delegate.Delegate, error) {
@@ -170,6 +168,12 @@ func collect(ctx context.Context, client kubernetes.Interface, describers descri
 	for _, e := range secretErrs {
 		c.w.RecordError(e.task, errorKind(e.err), e.err)
 	}
+	res.Interrupted = c.run(ctx, c.tasks())
+	if res.Interrupted == "" && ctx.Err() != nil {
+		res.Interrupted = "interrupted: " + ctx.Err().Error()
+	}
+	// The snapshot last: the pod tasks filled in its log tails. Written after an interrupt
+	// too, with the tails read so far, so that doctor --bundle works on a partial bundle.
 	if c.snapshot != nil {
 		c.w.SetClusterVersion(c.snapshot.ServerVersion)
 		report, err := c.writeSnapshot()
@@ -177,11 +181,7 @@ func collect(ctx context.Context, client kubernetes.Interface, describers descri
 			c.w.RecordError("write the snapshot and doctor report", errorKind(err), err)
 		}
 		res.Report = report
-	}
-
-	res.Interrupted = c.run(ctx, c.tasks())
-	if res.Interrupted == "" && ctx.Err() != nil {
-		res.Interrupted = "interrupted: " + ctx.Err().Error()
+		c.progress(Progress{Done: c.total, Total: c.total, Task: "snapshot and doctor report", Err: err})
 	}
 	sum, err := c.w.Close(res.Interrupted, opts.Now().UTC())
 	if err != nil {
@@ -194,7 +194,9 @@ func collect(ctx context.Context, client kubernetes.Interface, describers descri
 // writeSnapshot writes snapshot.json, redacted, and doctor's report on that same redacted
 // snapshot, so that doctor --bundle finds exactly what doctor.json says.
 func (c *collector) writeSnapshot() (*diagnose.Report, error) {
+	c.logsMu.Lock() // tasks still in flight after an interrupt may add a tail
 	data := bundle.MarshalJSON(c.snapshot)
+	c.logsMu.Unlock()
 	var counts bundle.Counts
 	snapshot := c.snapshot
 	if r := c.w.Redactor(); r != nil {
@@ -239,16 +241,19 @@ const lostAfter = 3
 func (c *collector) run(ctx context.Context, tasks []task) string {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	c.total = len(tasks)
+	if c.snapshot != nil {
+		c.total++ // written last
+	}
 	var (
 		mu          sync.Mutex
-		done        = 1 // the snapshot
-		total       = len(tasks) + 1
+		done        int
+		total       = c.total
 		unreachable int
 		lost        string
 		started     = make([]bool, len(tasks))
 		closing     bool
 	)
-	c.progress(Progress{Done: done, Total: total, Task: "snapshot and doctor report"})
 	finished := func(t task, err error) {
 		mu.Lock()
 		defer mu.Unlock()

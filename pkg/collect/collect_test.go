@@ -321,3 +321,40 @@ func TestHostileNamesStayInsideTheBundle(t *testing.T) {
 		t.Error("the delegate's files are missing, or not under its escaped name")
 	}
 }
+
+// Each log is read from the API server once: the file and the snapshot's tail come from the
+// same stream.
+func TestEachLogIsReadOnce(t *testing.T) {
+	cs := fake.NewClientset(cluster()...)
+	for _, o := range cluster() {
+		if p, ok := o.(*corev1.Pod); ok {
+			p.Spec.NodeName = "node-1"
+			if _, err := cs.CoreV1().Pods(p.Namespace).Update(context.Background(), p, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cs.ClearActions()
+	_, files, _ := run(t, context.Background(), cs, fakeDescribers(nil), Options{})
+	reads := 0
+	for _, a := range cs.Actions() {
+		if a.GetVerb() == "get" && a.GetResource().Resource == "pods" && a.GetSubresource() == "log" {
+			reads++
+		}
+	}
+	if reads != 2 {
+		t.Errorf("%d log reads for 2 pods with one container each", reads)
+	}
+	var snap diagnose.Snapshot
+	if err := json.Unmarshal([]byte(files["snapshot.json"]), &snap); err != nil {
+		t.Fatal(err)
+	}
+	for _, pod := range []string{"prod-5f6d7-aaaaa", "prod-5f6d7-bbbbb"} {
+		if got := snap.Logs[ns+"/"+pod].Current; got != "fake logs" {
+			t.Errorf("%s: snapshot tail %q, want the log the file holds", pod, got)
+		}
+		if file := files["delegates/"+ns+"/prod/pods/"+pod+"/delegate.log"]; file != "fake logs" {
+			t.Errorf("%s: file %q", pod, file)
+		}
+	}
+}

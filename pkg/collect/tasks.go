@@ -335,16 +335,19 @@ func (c *collector) pod(ctx context.Context, d delegate.Delegate, name string) e
 			keep(c.fail(task, ctx.Err()))
 			break
 		}
-		keep(c.log(ctx, task, base+"/"+bundle.Component(ct.Name)+".log", d.Namespace, name, ct.Name, false))
+		// The delegate's own container's log also gives the snapshot its tail, from the same read.
+		tail := ct.Name == d.Workload.Container && pod.Spec.NodeName != ""
+		keep(c.log(ctx, task, base+"/"+bundle.Component(ct.Name)+".log", d.Namespace, name, ct.Name, false, tail))
 		if restarted[ct.Name] {
-			keep(c.log(ctx, task, base+"/"+bundle.Component(ct.Name)+".previous.log", d.Namespace, name, ct.Name, true))
+			keep(c.log(ctx, task, base+"/"+bundle.Component(ct.Name)+".previous.log", d.Namespace, name, ct.Name, true, tail))
 		}
 	}
 	return failed
 }
 
-// log streams one container's log into the bundle: it is never held whole in memory.
-func (c *collector) log(ctx context.Context, task, file, ns, pod, container string, previous bool) error {
+// log streams one container's log into the bundle: it is never held whole in memory. With
+// tail, what doctor reads of it (diagnose.TailWriter) goes into the snapshot too.
+func (c *collector) log(ctx context.Context, task, file, ns, pod, container string, previous, tail bool) error {
 	o := &corev1.PodLogOptions{Container: container, Previous: previous}
 	if c.opts.Since > 0 {
 		s := int64(c.opts.Since.Seconds())
@@ -360,13 +363,44 @@ func (c *collector) log(ctx context.Context, task, file, ns, pod, container stri
 	}
 	stream, err := c.client.CoreV1().Pods(ns).GetLogs(pod, o).Stream(ctx)
 	if err != nil {
+		if tail {
+			c.recordTail(ns, pod, previous, "", err)
+		}
 		return c.fail(task+": "+file, err)
 	}
 	defer stream.Close()
-	return c.add(task, file, func(w io.Writer) error {
+	tw := diagnose.NewTailWriter(diagnose.LogOptions{})
+	err = c.add(task, file, func(w io.Writer) error {
+		if tail {
+			w = io.MultiWriter(w, tw)
+		}
 		_, err := io.Copy(w, stream)
 		return err
 	})
+	if tail {
+		c.recordTail(ns, pod, previous, tw.String(), err)
+	}
+	return err
+}
+
+// recordTail puts a log's tail, or why it could not be read, into the snapshot as doctor's
+// gather would have.
+func (c *collector) recordTail(ns, pod string, previous bool, tail string, err error) {
+	c.logsMu.Lock()
+	defer c.logsMu.Unlock()
+	key := ns + "/" + pod
+	logs := c.snapshot.Logs[key]
+	switch {
+	case previous && err == nil:
+		logs.Previous = tail
+	case previous && logs.Error == "":
+		logs.Error = "previous: " + err.Error()
+	case err == nil:
+		logs.Current = tail
+	default:
+		logs.Error = err.Error()
+	}
+	c.snapshot.Logs[key] = logs
 }
 
 func (c *collector) workload(d delegate.Delegate) any {

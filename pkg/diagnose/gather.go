@@ -18,6 +18,9 @@ type GatherOptions struct {
 	Logs          LogOptions
 	// Select narrows the delegates (doctor NAME) before their logs are read; nil keeps all.
 	Select func([]delegate.Delegate) ([]delegate.Delegate, error)
+	// SkipLogs leaves the logs to the caller: collect reads each log once, for its file and
+	// for the snapshot's tail (TailWriter), and fills Logs itself.
+	SkipLogs bool
 	// Objects, when set, receives the objects the delegates were built from (collect writes
 	// them into the bundle without asking the API server again).
 	Objects func(*delegate.Objects)
@@ -75,6 +78,9 @@ func Gather(ctx context.Context, client kubernetes.Interface, opts GatherOptions
 		}
 	}
 	s.Access = gatherAccess(ctx, client, s.Delegates)
-	s.Logs = gatherLogs(ctx, client, s.Delegates, opts.Logs)
+	s.Logs = map[string]PodLogs{}
+	if !opts.SkipLogs {
+		s.Logs = gatherLogs(ctx, client, s.Delegates, opts.Logs)
+	}
 	return s, ctx.Err()
 }
