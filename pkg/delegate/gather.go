@@ -142,6 +142,50 @@ func scope(ns string) string {
 	return " in namespace " + ns
 }
 
+// secretKeys says only whether each key of a Secret holds something: the values go no further.
+func secretKeys(s *corev1.Secret) map[string]bool {
+	keys := map[string]bool{}
+	for k, v := range s.Data {
+		keys[k] = len(v) > 0
+	}
+	for k, v := range s.StringData {
+		keys[k] = v != ""
+	}
+	return keys
+}
+
+// listLabelledConfig lists the ConfigMaps and Secrets labelled harness.io/name in scope, by
+// "namespace/name"; a LIST that fails (forbidden) returns nothing, and the GETs take over.
+func listLabelledConfig(ctx context.Context, client kubernetes.Interface, opts GatherOptions) (map[string]*corev1.ConfigMap, map[string]*corev1.Secret) {
+	list := metav1.ListOptions{LabelSelector: podSelector, Limit: opts.PageSize}
+	cms, secrets := map[string]*corev1.ConfigMap{}, map[string]*corev1.Secret{}
+	var g errgroup.Group
+	g.Go(func() error {
+		items, err := ListAll[corev1.ConfigMap](ctx, list, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return client.CoreV1().ConfigMaps(opts.Namespace).List(ctx, o)
+		})
+		for i := range items {
+			if err == nil {
+				cms[items[i].Namespace+"/"+items[i].Name] = &items[i]
+			}
+		}
+		return nil
+	})
+	g.Go(func() error {
+		items, err := ListAll[corev1.Secret](ctx, list, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return client.CoreV1().Secrets(opts.Namespace).List(ctx, o)
+		})
+		for i := range items {
+			if err == nil {
+				secrets[items[i].Namespace+"/"+items[i].Name] = &items[i]
+			}
+		}
+		return nil
+	})
+	_ = g.Wait()
+	return cms, secrets
+}
+
 // gatherReferenced fetches, for the delegate workloads only, the ConfigMaps and Secrets
 // their configuration comes from, and the pods of workloads the shared pod LIST cannot see.
 func gatherReferenced(ctx context.Context, client kubernetes.Interface, objs *Objects, opts GatherOptions) error {
@@ -162,6 +206,27 @@ func gatherReferenced(ctx context.Context, client kubernetes.Interface, objs *Ob
 			if _, ok := w.selector.MatchLabels[podSelector]; !ok {
 				unselectedPods = append(unselectedPods, w)
 			}
+		}
+	}
+
+	// The chart labels its ConfigMaps and Secrets with harness.io/name: two labelled LISTs
+	// read them for every delegate at once, and only what they miss (manifest installs,
+	// Secrets made by hand) is read one GET at a time. A LIST that fails leaves the GETs.
+	var labelledCMs map[string]*corev1.ConfigMap
+	var labelledSecrets map[string]*corev1.Secret
+	if len(configMaps)+len(secrets) > 0 {
+		labelledCMs, labelledSecrets = listLabelledConfig(ctx, client, opts)
+	}
+	for key := range configMaps {
+		if cm, ok := labelledCMs[key]; ok {
+			objs.ConfigMaps[key] = cm
+			delete(configMaps, key)
+		}
+	}
+	for key := range secrets {
+		if s, ok := labelledSecrets[key]; ok {
+			objs.Secrets[key] = secretKeys(s)
+			delete(secrets, key)
 		}
 	}
 
@@ -191,15 +256,7 @@ func gatherReferenced(ctx context.Context, client kubernetes.Interface, objs *Ob
 			defer mu.Unlock()
 			switch {
 			case err == nil:
-				// Only whether each key holds something: the values go no further than here.
-				keys := map[string]bool{}
-				for k, v := range s.Data {
-					keys[k] = len(v) > 0
-				}
-				for k, v := range s.StringData {
-					keys[k] = v != ""
-				}
-				objs.Secrets[key] = keys
+				objs.Secrets[key] = secretKeys(s)
 			case apierrors.IsNotFound(err):
 				// A missing Secret is known to hold no keys.
 				objs.Secrets[key] = map[string]bool{}

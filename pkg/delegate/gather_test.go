@@ -89,3 +89,47 @@ func TestListAllReturnsErrors(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// The chart's ConfigMaps and Secrets carry harness.io/name: ten delegates' configuration is
+// read with two labelled LISTs, not a GET each; an unlabelled one (a manifest install) is
+// still read by name.
+func TestGatherReadsLabelledConfigWithTwoLists(t *testing.T) {
+	var objects []runtime.Object
+	for i := range 10 {
+		name := fmt.Sprintf("d%d", i)
+		l := map[string]string{LabelName: name}
+		if i == 9 {
+			l = nil // made by hand
+		}
+		objects = append(objects,
+			&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Labels: map[string]string{LabelName: name}},
+				Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{LabelName: name}},
+					Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "delegate", Image: "harness/delegate:26.09.90000",
+						EnvFrom: []corev1.EnvFromSource{
+							{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: name}}},
+							{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: name}}},
+						}}}}}}},
+			&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Labels: l}, Data: map[string]string{"ACCOUNT_ID": "acc"}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Labels: l}, Data: map[string][]byte{"DELEGATE_TOKEN": []byte("t")}})
+	}
+	cs := fake.NewClientset(objects...)
+	objs, err := Gather(context.Background(), cs, GatherOptions{Namespace: "ns"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs.ConfigMaps) != 10 || len(objs.Secrets) != 10 {
+		t.Errorf("%d ConfigMaps and %d Secrets read, want 10 of each", len(objs.ConfigMaps), len(objs.Secrets))
+	}
+	gets := map[string]int{}
+	for _, a := range cs.Actions() {
+		if r := a.GetResource().Resource; (r == "configmaps" || r == "secrets") && a.GetVerb() == "get" {
+			gets[r]++
+		}
+	}
+	if gets["configmaps"] != 1 || gets["secrets"] != 1 {
+		t.Errorf("GETs %v: want one of each, for the unlabelled delegate only", gets)
+	}
+	if !objs.Secrets["ns/d0"]["DELEGATE_TOKEN"] || objs.ConfigMaps["ns/d3"].Data["ACCOUNT_ID"] != "acc" {
+		t.Errorf("labelled configuration not read: %v %v", objs.Secrets["ns/d0"], objs.ConfigMaps["ns/d3"])
+	}
+}

@@ -261,6 +261,23 @@ func TestListRequestsDoNotGrowWithPods(t *testing.T) {
 		t.Errorf("doctor read %d logs; the delegate has 2 pods", logReads)
 	}
 	t.Logf("with a delegate in %s, at 10 and at 500 pods: list -A %d requests %v; doctor -A %d requests %v", ns, largeList, largeListSeen, largeDoctor, largeDoctorSeen)
+
+	// Nor with delegates: ten chart-installed delegates cost list -A what one does (their
+	// ConfigMaps and Secrets come from two labelled LISTs), and doctor -A only its log
+	// tails and one access review per delegate more.
+	for range 9 {
+		applyFixture(t, "helm-chart")
+	}
+	tenList, tenListSeen := countRequests(t, listAllNamespaces)
+	if tenList != largeList || tenList > 10 {
+		t.Errorf("list -A requests with 1 delegate: %d %v; with 10: %d %v (want the same, at most 10)", largeList, largeListSeen, tenList, tenListSeen)
+	}
+	_, tenDoctorSeen := countRequests(t, doctorAllNamespaces)
+	for path, n := range tenDoctorSeen {
+		if strings.HasPrefix(path, "GET ") && (strings.Contains(path, "/configmaps/") || strings.Contains(path, "/secrets/")) {
+			t.Errorf("doctor -A with 10 delegates read %s one by one (x%d)", path, n)
+		}
+	}
 }
 
 func TestInspectShowsOneDelegateWithItsEvents(t *testing.T) {
