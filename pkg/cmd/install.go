@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -142,9 +141,9 @@ func (o *InstallOptions) Complete() error {
 	o.values = v.WithDefaults()
 	o.matrix = diagnose.DefaultSupportMatrix()
 	if o.SupportMatrix != "" {
-		data, err := os.ReadFile(o.SupportMatrix)
+		data, err := readLimited("--support-matrix", o.SupportMatrix, limitSupportMatrix, nil)
 		if err != nil {
-			return fmt.Errorf("--support-matrix: %w", err)
+			return err
 		}
 		if o.matrix, err = diagnose.ParseSupportMatrix(data); err != nil {
 			return fmt.Errorf("--support-matrix %s: %w", o.SupportMatrix, err)
@@ -165,10 +164,21 @@ func (o *InstallOptions) Validate() error {
 	if err := validateApplyFlags(o.DryRun, o.Output); err != nil {
 		return err
 	}
+	if err := validateTimeout(o.Timeout); err != nil {
+		return err
+	}
 	if msgs := namespaceErrors(o.namespace); msgs != "" {
 		return fmt.Errorf("-n/--namespace %q is not a namespace name: %s", o.namespace, msgs)
 	}
 	return install.Validate(o.values, true)
+}
+
+// validateTimeout refuses a timeout that would end every wait before its first look.
+func validateTimeout(d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("--timeout %s: must be more than 0, e.g. 10m or 90s", d)
+	}
+	return nil
 }
 
 func validateApplyFlags(dryRun, output string) error {

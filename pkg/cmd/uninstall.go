@@ -72,6 +72,9 @@ func (o *UninstallOptions) Validate() error {
 	if msgs := validationDNSLabel(o.Name); len(msgs) > 0 {
 		return fmt.Errorf("NAME %q is not a delegate name: %s", o.Name, strings.Join(msgs, "; "))
 	}
+	if err := validateTimeout(o.Timeout); err != nil {
+		return err
+	}
 	if !o.Yes && !stdinIsTerminal(o.In) {
 		return errors.New("uninstall asks for confirmation, and stdin is not a terminal: pass --yes")
 	}

@@ -537,3 +537,53 @@ func TestUninstallSteps(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// withProxyCredentials is base with a proxy that needs a user and password.
+func withProxyCredentials(password string) Values {
+	v := base()
+	v.ProxyHost, v.ProxyPort, v.ProxyScheme = "proxy.example.com", "3128", "http"
+	v.ProxyUser, v.ProxyPassword = "proxy-user", password
+	return v
+}
+
+// TestUpgradeKeepsProxyCredentials: an upgrade that names no proxy setting keeps the password
+// in its Secret instead of demanding it again; a new proxy user needs its password.
+func TestUpgradeKeepsProxyCredentials(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeCluster(t, nil)
+	if _, _, err := c.installer(Config{SkipPreflight: true}).Install(ctx, withProxyCredentials("pa55-w0rd")); err != nil {
+		t.Fatal(err)
+	}
+	d, deploy := c.installed(t, "prod")
+	if _, _, err := c.installer(Config{Wait: true, Atomic: true}).Upgrade(ctx, d, deploy, Values{Replicas: ptr.To(int32(1))}, nil); err != nil {
+		t.Fatalf("upgrade --replicas 1 of a delegate with proxy credentials: %v", err)
+	}
+	if _, err := c.dyn.Tracker().Get(gvrSecret, testNamespace, "prod-proxy"); err != nil {
+		t.Errorf("the proxy Secret is gone after the upgrade: %v", err)
+	}
+	d, deploy = c.installed(t, "prod")
+	_, _, err := c.installer(Config{Wait: true, Atomic: true}).Upgrade(ctx, d, deploy, Values{ProxyUser: "someone-else"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "needs a password") {
+		t.Errorf("a new proxy user without a password: %v, want it refused", err)
+	}
+}
+
+// TestHelmUpgradeCommand: the helm command a Helm-owned delegate is refused with makes the
+// same change when pasted: no setting dropped, commas escaped for --set, quoted for the shell.
+func TestHelmUpgradeCommand(t *testing.T) {
+	d := delegate.Delegate{Name: "prod", Namespace: "harness", Helm: &delegate.HelmRelease{Release: "rel"}}
+	got := HelmUpgradeCommand(d, Values{Replicas: ptr.To(int32(2)), Memory: "4Gi", Tags: "a,b", Description: "edge delegate", ProxyPassword: "pa55-w0rd"})
+	want := `helm upgrade rel harness-delegate/harness-delegate-ng -n harness --reuse-values --set replicas=2 --set memory=4096 --set 'tags=a\,b' --set 'description=edge delegate'`
+	if got != want {
+		t.Errorf("helm command\n got %s\nwant %s", got, want)
+	}
+	if strings.Contains(got, "pa55") {
+		t.Error("the helm command carries the proxy password")
+	}
+	if got := HelmUpgradeCommand(d, Values{Description: `it's \ odd`}); !strings.HasSuffix(got, ` --set 'description=it'\''s \\ odd'`) {
+		t.Errorf("quoting: %s", got)
+	}
+	if got := HelmUpgradeCommand(d, Values{Tags: "123"}); !strings.HasSuffix(got, " --set-string tags=123") {
+		t.Errorf("a tag of digits would become a number: %s", got)
+	}
+}

@@ -47,7 +47,7 @@ var Settings = []Setting{
 	{Key: "proxyPort", field: func(v *Values) any { return &v.ProxyPort },
 		Flags: []Flag{{Name: "proxy-port", Help: "Proxy port (values: proxyPort)"}}},
 	{Key: "proxyScheme", field: func(v *Values) any { return &v.ProxyScheme },
-		Flags: []Flag{{Name: "proxy-scheme", Default: "http", Help: "Proxy scheme: http or https (values: proxyScheme)"}}},
+		Flags: []Flag{{Name: "proxy-scheme", Default: DefaultProxyScheme, Help: "Proxy scheme: http or https (values: proxyScheme)"}}},
 	{Key: "proxyUser", field: func(v *Values) any { return &v.ProxyUser }, fromChart: fromBase64, toChart: toBase64,
 		Flags: []Flag{{Name: "proxy-user", Help: "Proxy user name (values: proxyUser)"}}},
 	{Key: "proxyPassword", field: func(v *Values) any { return &v.ProxyPassword }, fromChart: fromBase64, toChart: toBase64,

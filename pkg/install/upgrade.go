@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -376,8 +374,10 @@ func (i *Installer) upgradePlugin(ctx context.Context, deploy *appsv1.Deployment
 	if err != nil {
 		return nil, nil, err
 	}
-	v := old.Overlay(changes)
-	if err := Validate(v, false); err != nil {
+	v := old.Overlay(changes).withProxyScheme()
+	// The proxy password stays in its Secret while the user it belongs to stays the same.
+	kept := old.HasProxyCredentials() && v.ProxyUser == old.ProxyUser && changes.ProxyPassword == ""
+	if err := validate(v, validateOptions{proxyPasswordKept: kept}); err != nil {
 		return nil, nil, err
 	}
 	if err := ResolveCustomRole(ctx, i.kube, &v, i.settings.Namespace); err != nil {
@@ -485,32 +485,45 @@ func HelmRelease(d delegate.Delegate) string {
 	return d.Name
 }
 
-// HelmUpgradeCommand is the helm upgrade that makes the same change.
+// HelmUpgradeCommand is the helm upgrade that makes the same change: a --set per setting the
+// changes name, read off the settings table so that none is dropped. Secrets are left out
+// (they would stay in the shell's history); the chart reads them from --set-file or its Secret.
 func HelmUpgradeCommand(d delegate.Delegate, v Values) string {
-	sets := map[string]string{}
-	if v.DelegateDockerImage != "" {
-		sets["delegateDockerImage"] = v.DelegateDockerImage
-	}
-	if v.Replicas != nil {
-		sets["replicas"] = fmt.Sprint(*v.Replicas)
-	}
-	if v.CPU != "" {
-		sets["cpu"] = v.CPU
-	}
-	if v.Memory != "" {
-		// The chart's memory is a number of Mi.
-		memory := resource.MustParse(v.Memory)
-		sets["memory"] = fmt.Sprint(memory.Value() >> 20)
-	}
-	if v.Tags != "" {
-		sets["tags"] = v.Tags
-	}
-	if v.K8sPermissionsType != "" {
-		sets["k8sPermissionsType"] = v.K8sPermissionsType
-	}
 	cmd := fmt.Sprintf("helm upgrade %s harness-delegate/harness-delegate-ng -n %s --reuse-values", HelmRelease(d), d.Namespace)
-	for _, k := range slices.Sorted(maps.Keys(sets)) {
-		cmd += fmt.Sprintf(" --set %s=%s", k, sets[k])
+	for _, s := range Settings {
+		text, ok := s.ChartText(v)
+		if !ok || s.Key == "delegateName" || s.Key == "delegateToken" || s.Key == "proxyPassword" {
+			continue
+		}
+		if s.Key == "memory" {
+			// The chart's memory is a number of Mi.
+			memory := resource.MustParse(v.Memory)
+			text = fmt.Sprint(memory.Value() >> 20)
+		}
+		cmd += " " + helmSet(s, text)
 	}
 	return cmd
+}
+
+// helmSet is the --set of one setting as a shell passes it to Helm. Helm splits --set on
+// commas (tags=a,b would set a tag a and a key b): a string's commas and backslashes are
+// escaped, and a string Helm would read as a number, boolean or null goes in --set-string.
+// The argument is quoted for the shell when it holds anything but plain characters.
+func helmSet(s Setting, text string) string {
+	flag := "--set"
+	if s.Type() == TypeString && s.Key != "cpu" && s.Key != "memory" {
+		text = strings.NewReplacer(`\`, `\\`, ",", `\,`).Replace(text)
+		if _, err := strconv.ParseFloat(text, 64); err == nil || text == "true" || text == "false" || text == "null" {
+			flag = "--set-string"
+		}
+	}
+	arg := s.Key + "=" + text
+	if strings.IndexFunc(arg, notShellPlain) >= 0 {
+		arg = "'" + strings.ReplaceAll(arg, "'", `'\''`) + "'"
+	}
+	return flag + " " + arg
+}
+
+func notShellPlain(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@%+", r))
 }
