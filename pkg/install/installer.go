@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -217,7 +218,7 @@ func (i *Installer) Install(ctx context.Context, v Values) (*Plan, []Result, err
 	if err := i.EnsureNamespace(ctx); err != nil {
 		return p, nil, err
 	}
-	if err := i.Apply(ctx, p.Objects, p.Existing, "install"); err != nil {
+	if err := i.Apply(ctx, p.Objects, p.Existing, v, "install"); err != nil {
 		return p, nil, err
 	}
 	if !i.settings.Wait {
@@ -348,13 +349,50 @@ func (i *Installer) EnsureNamespace(ctx context.Context) error {
 }
 
 // Apply has the API server check every object in a dry run before the first is written, so
-// that a rejected object does not leave half an install behind, then applies them.
-func (i *Installer) Apply(ctx context.Context, objs []Object, existing []Existing, what string) error {
+// that a rejected object does not leave half an install behind, then applies them: the
+// Deployment last, stamped with the Secrets of v as applied, so that its pods restart when a
+// Secret they read at start changes, and only then.
+func (i *Installer) Apply(ctx context.Context, objs []Object, existing []Existing, v Values, what string) error {
 	force := i.settings.ForceConflicts
 	if _, err := Apply(ctx, i.dyn, objs, existing, ApplyOptions{DryRun: true, Force: force}); err != nil {
 		return &RejectedError{What: what, Err: err}
 	}
-	return i.applyNow(ctx, objs, existing, force)
+	last := len(objs) - 1
+	if last < 0 || objs[last].Kind != "Deployment" {
+		return i.applyNow(ctx, objs, existing, force)
+	}
+	if err := i.applyNow(ctx, objs[:last], existing, force); err != nil {
+		return err
+	}
+	stamp, err := SecretStamp(ctx, i.dyn, i.settings.Namespace, v.Settings().ReferencedSecrets())
+	if err != nil {
+		return clusterError(err)
+	}
+	if d, ok := objs[last].Config.(*appsv1ac.DeploymentApplyConfiguration); ok && stamp != "" {
+		d.Spec.Template.WithAnnotations(map[string]string{AnnotationSecretChecksum: stamp})
+	}
+	return i.applyNow(ctx, objs[last:], existing, force)
+}
+
+// SecretStamp stands for the Secrets as the cluster holds them: a digest of each one's uid
+// and resourceVersion, which change when it is recreated or changed and say nothing about
+// what it holds. Secrets that do not exist are left out; "" when none does.
+func SecretStamp(ctx context.Context, dyn dynamic.Interface, namespace string, names []string) (string, error) {
+	versions := map[string]string{}
+	for _, name := range names {
+		s, err := dyn.Resource(gvrSecret).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("reading Secret %s/%s: %w", namespace, name, err)
+		}
+		versions[name] = string(s.GetUID()) + "/" + s.GetResourceVersion()
+	}
+	if len(versions) == 0 {
+		return "", nil
+	}
+	return checksum(versions), nil
 }
 
 // applyNow applies the objects, telling what happened to each.

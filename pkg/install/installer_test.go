@@ -587,3 +587,39 @@ func TestHelmUpgradeCommand(t *testing.T) {
 		t.Errorf("a tag of digits would become a number: %s", got)
 	}
 }
+
+// TestSecretChecksumRevealsNothing: checksum/secret, readable by anyone who may read
+// Deployments, changes when a Secret the pods read changes but is no function of its content,
+// so a password cannot be tested against it offline.
+func TestSecretChecksumRevealsNothing(t *testing.T) {
+	ctx := context.Background()
+	stamp := func(c *fakeCluster) string {
+		_, d := c.installed(t, "prod")
+		return d.Spec.Template.Annotations[AnnotationSecretChecksum]
+	}
+	one, other := newFakeCluster(t, nil), newFakeCluster(t, nil)
+	for c, password := range map[*fakeCluster]string{one: "pa55-w0rd", other: "another-password"} {
+		if _, _, err := c.installer(Config{SkipPreflight: true}).Install(ctx, withProxyCredentials(password)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := stamp(one)
+	if first == "" || first != stamp(other) {
+		t.Fatalf("checksum/secret %q and %q differ with the password alone: it is derived from the Secret's content", first, stamp(other))
+	}
+	d, deploy := one.installed(t, "prod")
+	if _, _, err := one.installer(Config{Wait: true, Atomic: true}).Upgrade(ctx, d, deploy, Values{Replicas: ptr.To(int32(2))}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := stamp(one); got != first {
+		t.Errorf("an upgrade that changes no Secret changed checksum/secret: %q -> %q", first, got)
+	}
+	d, deploy = one.installed(t, "prod")
+	rotate := Values{ProxyUser: "proxy-user", ProxyPassword: "a-new-password"}
+	if _, _, err := one.installer(Config{Wait: true, Atomic: true}).Upgrade(ctx, d, deploy, rotate, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := stamp(one); got == first {
+		t.Error("a new proxy password left checksum/secret as it was: the pods keep the old one")
+	}
+}

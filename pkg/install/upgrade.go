@@ -397,7 +397,7 @@ func (i *Installer) upgradePlugin(ctx context.Context, deploy *appsv1.Deployment
 		results, err := Apply(ctx, i.dyn, objs, existing, ApplyOptions{DryRun: true, Force: i.settings.ForceConflicts})
 		return objs, results, err
 	}
-	if err := i.Apply(ctx, objs, existing, "upgrade"); err != nil {
+	if err := i.Apply(ctx, objs, existing, v, "upgrade"); err != nil {
 		return objs, nil, err
 	}
 	if err := i.Prune(ctx, objs, v); err != nil {
