@@ -315,6 +315,8 @@ func (p *stepPrinter) event(e install.Event) {
 		fmt.Fprintf(p.Out, "%s %s\n", kubectlRef(e.Ref), e.Action)
 	case install.Deleted:
 		fmt.Fprintf(p.Out, "%s deleted\n", kubectlRef(e.Ref))
+	case install.Unbound:
+		fmt.Fprintf(p.Out, "%s configured (subjects of the deleted namespace removed)\n", kubectlRef(e.Ref))
 	case install.Reinstalling:
 		fmt.Fprintf(p.ErrOut, "Delegate %s is installed already: applying the settings given (kubectl delegate upgrade keeps the ones not given)\n", e.Delegate)
 	case install.PreflightWarnings:

@@ -64,6 +64,8 @@ const (
 	RollingBack
 	// HelmTakeOver: Delegate belongs to Helm release Ref and is changed anyway.
 	HelmTakeOver
+	// Unbound: the ClusterRoleBinding Ref no longer names the deleted namespace's ServiceAccounts.
+	Unbound
 )
 
 // Event is one step of an install, upgrade or uninstall, told to Installer's progress callback
