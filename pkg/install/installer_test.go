@@ -4,6 +4,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"context"
+	"encoding/base64"
 	"errors"
 	"slices"
 	"strconv"
@@ -51,6 +52,13 @@ func newFakeCluster(t *testing.T, kubeObjs []runtime.Object, dynObjs ...runtime.
 		dyn:  dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds, dynObjs...),
 	}
 	c.dyn.PrependReactor("patch", "*", c.apply)
+	// A create gets a resourceVersion, as from an API server.
+	c.dyn.PrependReactor("create", "*", func(action clienttesting.Action) (bool, runtime.Object, error) {
+		if u, ok := action.(clienttesting.CreateAction).GetObject().(*unstructured.Unstructured); ok && u.GetResourceVersion() == "" {
+			u.SetResourceVersion("1")
+		}
+		return false, nil, nil
+	})
 	c.kube.PrependReactor("get", "deployments", c.deployment)
 	return c
 }
@@ -621,5 +629,57 @@ func TestSecretChecksumRevealsNothing(t *testing.T) {
 	}
 	if got := stamp(one); got == first {
 		t.Error("a new proxy password left checksum/secret as it was: the pods keep the old one")
+	}
+}
+
+// TestConcurrentInstalls: of two installs of one delegate at once, one fails clearly, and
+// the delegate holds the token of the one that succeeded.
+func TestConcurrentInstalls(t *testing.T) {
+	ctx := context.Background()
+	token := func(c *fakeCluster) string {
+		s, err := c.dyn.Resource(gvrSecret).Namespace(testNamespace).Get(ctx, "prod", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _, _ := unstructured.NestedStringMap(s.Object, "data")
+		token, err := base64.StdEncoding.DecodeString(data["DELEGATE_TOKEN"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(token)
+	}
+	other := base()
+	other.DelegateToken = "the-other-install-token"
+	for _, tc := range []struct {
+		name string
+		// during is the event of the first install at which the second one runs whole.
+		during     func(Event) bool
+		wantBefore bool
+	}{
+		{"the second starts while the first creates the namespace", func(e Event) bool { return e.Kind == NamespaceCreated }, true},
+		{"the second runs while the first applies", func(e Event) bool { return e.Kind == Applied && strings.Contains(e.Ref, "Deployment/") }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newFakeCluster(t, nil)
+			var secondErr error
+			ran := false
+			first := New(c.kube, c.dyn, Config{Namespace: testNamespace, SkipPreflight: true}, func(e Event) {
+				if tc.during(e) && !ran {
+					ran = true
+					_, _, secondErr = c.installer(Config{SkipPreflight: true}).Install(ctx, other)
+				}
+			})
+			_, _, err := first.Install(ctx, base())
+			if !ran || secondErr != nil {
+				t.Fatalf("the second install: ran %v, %v", ran, secondErr)
+			}
+			var concurrent *ConcurrentError
+			if !errors.As(err, &concurrent) || concurrent.Before != tc.wantBefore {
+				t.Fatalf("the first install: %v, want a *ConcurrentError (before applying: %v)", err, tc.wantBefore)
+			}
+			if got := token(c); got != other.DelegateToken {
+				t.Errorf("the token Secret holds %q, want the second install's", got)
+			}
+		})
 	}
 }

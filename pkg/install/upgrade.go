@@ -397,7 +397,7 @@ func (i *Installer) upgradePlugin(ctx context.Context, deploy *appsv1.Deployment
 		results, err := Apply(ctx, i.dyn, objs, existing, ApplyOptions{DryRun: true, Force: i.settings.ForceConflicts})
 		return objs, results, err
 	}
-	if err := i.Apply(ctx, objs, existing, v, "upgrade"); err != nil {
+	if _, err := i.Apply(ctx, objs, existing, v, "upgrade"); err != nil {
 		return objs, nil, err
 	}
 	if err := i.Prune(ctx, objs, v); err != nil {
@@ -408,7 +408,7 @@ func (i *Installer) upgradePlugin(ctx context.Context, deploy *appsv1.Deployment
 		if err != nil {
 			return err
 		}
-		if err := i.applyNow(ctx, previous, before, true); err != nil {
+		if _, err := i.applyNow(ctx, previous, before, true); err != nil {
 			return err
 		}
 		return i.Prune(ctx, previous, old)
@@ -443,10 +443,13 @@ func (i *Installer) upgradeFields(ctx context.Context, d delegate.Delegate, depl
 		results, err := Apply(ctx, i.dyn, objs, existing, ApplyOptions{DryRun: true, Force: true})
 		return objs, results, err
 	}
-	if err := i.applyNow(ctx, objs, existing, true); err != nil {
+	if _, err := i.applyNow(ctx, objs, existing, true); err != nil {
 		return objs, nil, err
 	}
-	rollback := func(ctx context.Context) error { return i.applyNow(ctx, []Object{before}, existing, true) }
+	rollback := func(ctx context.Context) error {
+		_, err := i.applyNow(ctx, []Object{before}, existing, true)
+		return err
+	}
 	return objs, nil, i.WaitOrRollBack(ctx, deploy, rollback, false)
 }
 
