@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -204,6 +207,9 @@ func (o *InstallOptions) Run(ctx context.Context) error {
 		objs := install.Render(o.values, install.RenderOptions{Namespace: o.namespace, PluginVersion: buildinfo.Version})
 		return o.printDryRun(objs, nil)
 	}
+	// Ctrl-C or SIGTERM ends the install's requests; the installer then says what is left.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	steps := newStepPrinter(o.IOStreams)
 	inst := install.New(o.cluster.kube, o.cluster.dynamic, o.installSettings(), steps.event)
 	plan, results, err := inst.Install(ctx, o.values)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -115,6 +118,9 @@ func (o *UpgradeOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Ctrl-C or SIGTERM rolls back (--atomic) or says what is left and how to finish it.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	steps := newStepPrinter(o.IOStreams)
 	inst := install.New(o.cluster.kube, o.cluster.dynamic, o.upgradeSettings(), steps.event)
 	objs, results, err := inst.Upgrade(ctx, d, deploy, o.changes, o.pluginOnlyFlags())

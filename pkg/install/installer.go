@@ -225,7 +225,7 @@ func (i *Installer) Install(ctx context.Context, v Values) (*Plan, []Result, err
 	}
 	results, err := i.Apply(ctx, p.Objects, p.Existing, v, "install")
 	if err != nil {
-		return p, nil, err
+		return p, nil, i.interruptedInstall(ctx, v, fmt.Sprintf("%d of %d objects were applied", len(results), len(p.Objects)), err)
 	}
 	if err := i.recheck(ctx, v.DelegateName, p.Objects, results); err != nil {
 		return p, nil, err
@@ -233,7 +233,19 @@ func (i *Installer) Install(ctx context.Context, v Values) (*Plan, []Result, err
 	if !i.settings.Wait {
 		return p, nil, nil
 	}
-	return p, nil, i.WaitForRollout(ctx, v.DelegateName, nil)
+	err = i.WaitForRollout(ctx, v.DelegateName, nil)
+	return p, nil, i.interruptedInstall(ctx, v, "every object is applied and the delegate is still rolling out", err)
+}
+
+// interruptedInstall says, of an install stopped by a signal, what it left and how to finish
+// or undo it; other errors are returned as they are.
+func (i *Installer) interruptedInstall(ctx context.Context, v Values, state string, err error) error {
+	if err == nil || !interrupted(ctx) {
+		return err
+	}
+	return &InterruptedError{What: "install", State: state,
+		Finish: "run the same kubectl delegate install again",
+		Undo:   fmt.Sprintf("kubectl delegate uninstall %s -n %s", v.DelegateName, i.settings.Namespace)}
 }
 
 // ConcurrentError is an install that met another install or upgrade of the same delegate.

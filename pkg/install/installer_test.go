@@ -683,3 +683,85 @@ func TestConcurrentInstalls(t *testing.T) {
 		})
 	}
 }
+
+// TestInterrupted: a signal (the context canceled) during an upgrade rolls it back when
+// atomic, or says what is left and the commands that finish or undo it; so does an install.
+func TestInterrupted(t *testing.T) {
+	first := "harness/delegate:26.02.1"
+	setup := func(t *testing.T) (*fakeCluster, delegate.Delegate, *appsv1.Deployment) {
+		c := newFakeCluster(t, nil)
+		v := base()
+		v.DelegateDockerImage = first
+		if _, _, err := c.installer(Config{SkipPreflight: true}).Install(context.Background(), v); err != nil {
+			t.Fatal(err)
+		}
+		d, deploy := c.installed(t, "prod")
+		return c, d, deploy
+	}
+	// cancelOnDeployment is an installer whose context is canceled once the Deployment is applied.
+	cancelOnDeployment := func(c *fakeCluster, s Config) (*Installer, context.Context) {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		s.Namespace, s.Interval, s.Timeout = testNamespace, time.Millisecond, 5*time.Second
+		return New(c.kube, c.dyn, s, func(e Event) {
+			c.events = append(c.events, e)
+			if e.Kind == Applied && strings.Contains(e.Ref, "Deployment/") {
+				cancel()
+			}
+		}), ctx
+	}
+	image := func(c *fakeCluster) string {
+		_, deploy := c.installed(t, "prod")
+		return deploy.Spec.Template.Spec.Containers[0].Image
+	}
+
+	t.Run("atomic upgrade rolls back", func(t *testing.T) {
+		c, d, deploy := setup(t)
+		inst, ctx := cancelOnDeployment(c, Config{Wait: true, Atomic: true})
+		_, _, err := inst.Upgrade(ctx, d, deploy, Values{DelegateDockerImage: badImage}, nil)
+		var rb *RolledBackError
+		if !errors.As(err, &rb) || !strings.Contains(err.Error(), "interrupted") || image(c) != first {
+			t.Errorf("got %v running %s, want a rollback to %s that says it was interrupted", err, image(c), first)
+		}
+	})
+	t.Run("upgrade without atomic says what is left", func(t *testing.T) {
+		c, d, deploy := setup(t)
+		inst, ctx := cancelOnDeployment(c, Config{Wait: true})
+		_, _, err := inst.Upgrade(ctx, d, deploy, Values{DelegateDockerImage: badImage}, nil)
+		var ie *InterruptedError
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), "kubectl rollout status deployment/prod -n "+testNamespace) ||
+			!strings.Contains(err.Error(), "kubectl rollout undo deployment/prod -n "+testNamespace) {
+			t.Errorf("got %v, want an *InterruptedError with the commands to finish and undo", err)
+		}
+	})
+	t.Run("install says what is left", func(t *testing.T) {
+		c := newFakeCluster(t, nil)
+		inst, ctx := cancelOnDeployment(c, Config{SkipPreflight: true, Wait: true})
+		v := base()
+		v.DelegateDockerImage = badImage // a rollout still going when the signal comes
+		_, _, err := inst.Install(ctx, v)
+		var ie *InterruptedError
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), "kubectl delegate uninstall prod -n "+testNamespace) {
+			t.Errorf("got %v, want an *InterruptedError with the uninstall that undoes it", err)
+		}
+	})
+	// A rerun after a failed or interrupted upgrade finds a broken revision in place: it must not
+	// roll back to it.
+	t.Run("never back to a broken revision", func(t *testing.T) {
+		ctx := context.Background()
+		c, d, deploy := setup(t)
+		if _, _, err := c.installer(Config{Wait: true}).Upgrade(ctx, d, deploy, Values{DelegateDockerImage: badImage}, nil); err == nil {
+			t.Fatal("the upgrade to a crashing image succeeded")
+		}
+		d, deploy = c.installed(t, "prod")
+		c.events = nil
+		_, _, err := c.installer(Config{Wait: true, Atomic: true}).Upgrade(ctx, d, deploy, Values{Replicas: ptr.To(int32(3))}, nil)
+		var none *NoGoodRevisionError
+		if !errors.As(err, &none) || strings.Contains(err.Error(), "not available either") {
+			t.Errorf("got %v, want a *NoGoodRevisionError", err)
+		}
+		if slices.ContainsFunc(c.events, func(e Event) bool { return e.Kind == RollingBack }) {
+			t.Error("rolled back to the broken revision")
+		}
+	})
+}
