@@ -220,10 +220,14 @@ func (i *Installer) Install(ctx context.Context, v Values) (*Plan, []Result, err
 	if err := i.EnsureNamespace(ctx); err != nil {
 		return p, nil, err
 	}
+	// The API server checks every object before the claim writes the first.
+	if err := i.dryRun(ctx, p.Objects, p.Existing, "install"); err != nil {
+		return p, nil, err
+	}
 	if err := i.claim(ctx, p); err != nil {
 		return p, nil, err
 	}
-	results, err := i.Apply(ctx, p.Objects, p.Existing, v, "install")
+	results, err := i.applyStamped(ctx, p.Objects, p.Existing, v)
 	if err != nil {
 		return p, nil, i.interruptedInstall(ctx, v, fmt.Sprintf("%d of %d objects were applied", len(results), len(p.Objects)), err)
 	}
@@ -291,7 +295,7 @@ func (i *Installer) claim(ctx context.Context, p *Plan) error {
 		return clusterError(err)
 	}
 	for n, e := range now {
-		if n != claimed && e.ResourceVersion != p.Existing[n].ResourceVersion {
+		if n != claimed && (e.Exists() != p.Existing[n].Exists() || e.Content != p.Existing[n].Content) {
 			return &ConcurrentError{Delegate: p.Values.DelegateName, Ref: e.Object.Ref(), Before: true}
 		}
 	}
@@ -306,7 +310,7 @@ func (i *Installer) recheck(ctx context.Context, name string, objs []Object, res
 		return clusterError(err)
 	}
 	for n, e := range now {
-		if e.ResourceVersion != results[n].Applied.GetResourceVersion() {
+		if e.Content != contentDigest(results[n].Applied) {
 			return &ConcurrentError{Delegate: name, Ref: e.Object.Ref()}
 		}
 	}
@@ -439,10 +443,23 @@ func (i *Installer) EnsureNamespace(ctx context.Context) error {
 // Deployment last, stamped with the Secrets of v as applied, so that its pods restart when a
 // Secret they read at start changes, and only then.
 func (i *Installer) Apply(ctx context.Context, objs []Object, existing []Existing, v Values, what string) ([]Result, error) {
-	force := i.settings.ForceConflicts
-	if _, err := Apply(ctx, i.dyn, objs, existing, ApplyOptions{DryRun: true, Force: force}); err != nil {
-		return nil, &RejectedError{What: what, Err: err}
+	if err := i.dryRun(ctx, objs, existing, what); err != nil {
+		return nil, err
 	}
+	return i.applyStamped(ctx, objs, existing, v)
+}
+
+// dryRun has the API server check every object, writing none.
+func (i *Installer) dryRun(ctx context.Context, objs []Object, existing []Existing, what string) error {
+	if _, err := Apply(ctx, i.dyn, objs, existing, ApplyOptions{DryRun: true, Force: i.settings.ForceConflicts}); err != nil {
+		return &RejectedError{What: what, Err: err}
+	}
+	return nil
+}
+
+// applyStamped applies the objects, the Deployment last with the stamp of v's Secrets.
+func (i *Installer) applyStamped(ctx context.Context, objs []Object, existing []Existing, v Values) ([]Result, error) {
+	force := i.settings.ForceConflicts
 	last := len(objs) - 1
 	if last < 0 || objs[last].Kind != "Deployment" {
 		return i.applyNow(ctx, objs, existing, force)

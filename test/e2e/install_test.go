@@ -519,6 +519,7 @@ func TestInstallConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	t.Logf("exit codes %d and %d", results[0].code, results[1].code)
 	for n, res := range results {
 		if res.code != 0 && !strings.Contains(res.stderr, "another install or upgrade of delegate same") {
 			t.Errorf("install %d failed without naming the other install: exit %d\n%s", n, res.code, res.stderr)
