@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -538,5 +540,79 @@ func TestInstallConcurrent(t *testing.T) {
 	}
 	if len(tokens) != 1 {
 		t.Errorf("both installs reported success over a mix of their tokens: %v", tokens)
+	}
+}
+
+// TestUpgradeInterruptedRollsBack: Ctrl-C during an upgrade's rollout rolls it back and says
+// so, instead of leaving the new revision half rolled out (issue 12, point 12).
+func TestUpgradeInterruptedRollsBack(t *testing.T) {
+	t.Parallel()
+	ns := testNamespace(t, "interrupt")
+	const name = "interrupted"
+	firstImage := "harness/delegate:26.02.88404"
+	res := plugin(t, "install", name, "-n", ns, "--account-id", "e2eAccount01", "--token-file", tokenFile(t),
+		"--image", firstImage, "--min-ready-seconds", "1", "--timeout", "2m", "--support-matrix", matrixWithServer(t))
+	if res.code != 0 {
+		t.Fatalf("install: exit %d\n%s", res.code, res.stderr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	upgrade := exec.CommandContext(ctx, env.plugin, "upgrade", name, "-n", ns, "--image", localcluster.CrashLoopImage, "--timeout", "2m")
+	upgrade.Env = append(os.Environ(), "KUBECONFIG="+env.kubeconfig)
+	var stderr bytes.Buffer
+	upgrade.Stderr = &stderr
+	stdout, err := upgrade.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := upgrade.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	scanner := bufio.NewScanner(stdout)
+	for scanner.Scan() {
+		out.WriteString(scanner.Text() + "\n")
+		if strings.HasPrefix(scanner.Text(), "deployment.apps/"+name+" configured") || strings.HasPrefix(scanner.Text(), "deployment/"+name+" configured") {
+			// The new revision is applied and rolling out: as a user pressing Ctrl-C.
+			if err := upgrade.Process.Signal(os.Interrupt); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	err = upgrade.Wait()
+	if err == nil || !strings.Contains(stderr.String(), "interrupted") || !strings.Contains(stderr.String(), "rolled back") {
+		t.Fatalf("the interrupted upgrade: %v, want an exit 1 saying it was interrupted and rolled back\nstdout:\n%s\nstderr:\n%s", err, out.String(), stderr.String())
+	}
+	if image, _ := deploymentImage(t, ns, name); image != firstImage {
+		t.Errorf("after the interrupted upgrade the Deployment runs %s, want %s", image, firstImage)
+	}
+}
+
+// TestUpgradeKeepsProxyCredentials: an upgrade of a delegate with proxy credentials needs no
+// proxy flag, and keeps the credentials' Secret (issue 12, point 11).
+func TestUpgradeKeepsProxyCredentials(t *testing.T) {
+	t.Parallel()
+	ns := testNamespace(t, "proxy")
+	password := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(password, []byte("proxy-pa55\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := plugin(t, "install", "proxied", "-n", ns, "--account-id", "e2eAccount01", "--token-file", tokenFile(t), "--wait=false",
+		"--proxy-host", "proxy.example.com", "--proxy-port", "3128", "--proxy-user", "u", "--proxy-password-file", password,
+		"--support-matrix", matrixWithServer(t))
+	if res.code != 0 {
+		t.Fatalf("install: exit %d\n%s", res.code, res.stderr)
+	}
+	res = plugin(t, "upgrade", "proxied", "-n", ns, "--replicas", "1", "--wait=false", "--atomic=false")
+	if res.code != 0 {
+		t.Fatalf("upgrade --replicas 1: exit %d\n%s", res.code, res.stderr)
+	}
+	s, err := env.client.CoreV1().Secrets(ns).Get(context.Background(), "proxied-proxy", metav1.GetOptions{})
+	if err != nil || string(s.Data["PROXY_PASSWORD"]) != "proxy-pa55" {
+		t.Errorf("the proxy Secret after the upgrade: %v", err)
+	}
+	cm, err := env.client.CoreV1().ConfigMaps(ns).Get(context.Background(), "proxied-proxy", metav1.GetOptions{})
+	if err != nil || cm.Data["PROXY_SCHEME"] != "http" {
+		t.Errorf("the proxy ConfigMap's scheme: %v %v, want the documented default http", cm.Data, err)
 	}
 }
