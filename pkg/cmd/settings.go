@@ -108,16 +108,17 @@ var customFlags = map[string]func(value string, v *install.Values, in settingInp
 		return nil
 	},
 	"role": func(role string, v *install.Values, _ settingInput) error {
-		// An empty name (--role "", --role Role/$UNSET) would fall back to the default,
+		// An empty name (--role " ", --role Role/$UNSET) would fall back to the default,
 		// cluster-admin: the broadest grant must be asked for by name or by leaving the flag out.
-		if kind, name, explicit := strings.Cut(role, "/"); strings.TrimSpace(role) == "" || explicit && strings.TrimSpace(name) == "" {
-			if explicit {
-				return fmt.Errorf("--role %q names no %s: give Role/NAME or ClusterRole/NAME, or cluster-admin, cluster-viewer or namespace-admin", role, kind)
-			}
+		kind, name, explicit := strings.Cut(role, "/")
+		switch {
+		case strings.TrimSpace(role) == "":
 			return errors.New("--role is empty: give cluster-admin, cluster-viewer, namespace-admin or the name of a Role or ClusterRole, or leave the flag out for cluster-admin")
-		} else if explicit {
+		case explicit && strings.TrimSpace(name) == "":
+			return fmt.Errorf("--role %q names no %s: give Role/NAME or ClusterRole/NAME, or cluster-admin, cluster-viewer or namespace-admin", role, kind)
+		case explicit:
 			v.CustomRoleKind, v.K8sPermissionsType = kind, name
-		} else {
+		default:
 			v.K8sPermissionsType = install.PermissionsType(role)
 		}
 		return nil

@@ -282,6 +282,10 @@ func TestSettingsRefusals(t *testing.T) {
 			t.Errorf("%q: settings %+v, error %v, want %q", c.args, v, err, c.want)
 		}
 	}
+	emptyRole := writeFile(t, "values.yaml", "k8sPermissionsType: \"\"\n")
+	if _, _, err := parseSettings(t, "", "-f", emptyRole); err == nil || !strings.Contains(err.Error(), "k8sPermissionsType is empty") {
+		t.Errorf("-f with an empty k8sPermissionsType: %v, want it refused", err)
+	}
 	// Only the explicit name, or no flag at all, means cluster-admin.
 	for _, args := range [][]string{{"--role", "cluster-admin"}, nil} {
 		v, _, err := parseSettings(t, "", args...)

@@ -222,6 +222,11 @@ func (s Setting) decode(v *Values, n *yaml.Node) error {
 	}
 	// The node's text, not a number decoded from it: an all-digit id keeps every digit.
 	text := n.Value
+	if s.Key == "k8sPermissionsType" && strings.TrimSpace(text) == "" {
+		// Unset, it would become the default, cluster-admin, where Helm binds nothing.
+		return fmt.Errorf("%s is empty: name the permissions (%s, %s, %s or a Role), or leave the key out for %s",
+			s.Key, PermClusterAdmin, PermClusterViewer, PermNamespaceAdmin, PermClusterAdmin)
+	}
 	if b, ok := yaml11Bools[strings.ToLower(text)]; ok && s.Type() == TypeBool && n.Style == 0 {
 		// Helm reads values as YAML 1.1, where an unquoted yes or off is a boolean.
 		text = strconv.FormatBool(b)
