@@ -113,9 +113,9 @@ func loadSupportMatrix(file string) (diagnose.SupportMatrix, error) {
 	if file == "" {
 		return diagnose.DefaultSupportMatrix(), nil
 	}
-	data, err := os.ReadFile(file)
+	data, err := readLimited("--support-matrix", file, limitSupportMatrix, nil)
 	if err != nil {
-		return diagnose.SupportMatrix{}, fmt.Errorf("--support-matrix: %w", err)
+		return diagnose.SupportMatrix{}, err
 	}
 	m, err := diagnose.ParseSupportMatrix(data)
 	if err != nil {
@@ -167,9 +167,9 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 		return o.listChecks()
 	}
 	if o.ECSTaskSpecFile != "" {
-		data, err := os.ReadFile(o.ECSTaskSpecFile)
+		data, err := readLimited("--ecs-task-spec", o.ECSTaskSpecFile, limitECSTaskSpec, nil)
 		if err != nil {
-			return fmt.Errorf("--ecs-task-spec: %w", err)
+			return err
 		}
 		findings, err := diagnose.CheckECSTaskSpec(data)
 		if err != nil {

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -142,9 +144,9 @@ func (o *InstallOptions) Complete() error {
 	o.values = v.WithDefaults()
 	o.matrix = diagnose.DefaultSupportMatrix()
 	if o.SupportMatrix != "" {
-		data, err := os.ReadFile(o.SupportMatrix)
+		data, err := readLimited("--support-matrix", o.SupportMatrix, limitSupportMatrix, nil)
 		if err != nil {
-			return fmt.Errorf("--support-matrix: %w", err)
+			return err
 		}
 		if o.matrix, err = diagnose.ParseSupportMatrix(data); err != nil {
 			return fmt.Errorf("--support-matrix %s: %w", o.SupportMatrix, err)
@@ -165,10 +167,21 @@ func (o *InstallOptions) Validate() error {
 	if err := validateApplyFlags(o.DryRun, o.Output); err != nil {
 		return err
 	}
+	if err := validateTimeout(o.Timeout); err != nil {
+		return err
+	}
 	if msgs := namespaceErrors(o.namespace); msgs != "" {
 		return fmt.Errorf("-n/--namespace %q is not a namespace name: %s", o.namespace, msgs)
 	}
 	return install.Validate(o.values, true)
+}
+
+// validateTimeout refuses a timeout that would end every wait before its first look.
+func validateTimeout(d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("--timeout %s: must be more than 0, e.g. 10m or 90s", d)
+	}
+	return nil
 }
 
 func validateApplyFlags(dryRun, output string) error {
@@ -194,6 +207,9 @@ func (o *InstallOptions) Run(ctx context.Context) error {
 		objs := install.Render(o.values, install.RenderOptions{Namespace: o.namespace, PluginVersion: buildinfo.Version})
 		return o.printDryRun(objs, nil)
 	}
+	// Ctrl-C or SIGTERM ends the install's requests; the installer then says what is left.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	steps := newStepPrinter(o.IOStreams)
 	inst := install.New(o.cluster.kube, o.cluster.dynamic, o.installSettings(), steps.event)
 	plan, results, err := inst.Install(ctx, o.values)
@@ -305,6 +321,8 @@ func (p *stepPrinter) event(e install.Event) {
 		fmt.Fprintf(p.Out, "%s %s\n", kubectlRef(e.Ref), e.Action)
 	case install.Deleted:
 		fmt.Fprintf(p.Out, "%s deleted\n", kubectlRef(e.Ref))
+	case install.Unbound:
+		fmt.Fprintf(p.Out, "%s configured (subjects of the deleted namespace removed)\n", kubectlRef(e.Ref))
 	case install.Reinstalling:
 		fmt.Fprintf(p.ErrOut, "Delegate %s is installed already: applying the settings given (kubectl delegate upgrade keeps the ones not given)\n", e.Delegate)
 	case install.PreflightWarnings:

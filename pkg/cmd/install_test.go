@@ -226,3 +226,15 @@ func TestPrintObjectsDryRun(t *testing.T) {
 		t.Error("--show-secrets does not show the token")
 	}
 }
+
+// TestValidateTimeout: a timeout of 0 or less would end the wait before its first look.
+func TestValidateTimeout(t *testing.T) {
+	for _, d := range []time.Duration{-time.Second, 0} {
+		if err := validateTimeout(d); err == nil || !strings.Contains(err.Error(), "--timeout "+d.String()+": must be more than 0") {
+			t.Errorf("--timeout %s: %v", d, err)
+		}
+	}
+	if err := validateTimeout(time.Minute); err != nil {
+		t.Error(err)
+	}
+}

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
 
+	"github.com/kubectl-delegate/kubectl-delegate/internal/printable"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/install"
 )
 
@@ -89,9 +89,9 @@ var customFlags = map[string]func(value string, v *install.Values, in settingInp
 		return err
 	},
 	"ca-file": func(path string, v *install.Values, _ settingInput) error {
-		data, err := os.ReadFile(path)
+		data, err := readLimited("--ca-file", path, limitCA, nil)
 		if err != nil {
-			return fmt.Errorf("--ca-file: %w", err)
+			return err
 		}
 		if len(strings.TrimSpace(string(data))) == 0 {
 			return fmt.Errorf("--ca-file %s is empty: it must hold one or more -----BEGIN CERTIFICATE----- blocks", path)
@@ -100,17 +100,25 @@ var customFlags = map[string]func(value string, v *install.Values, in settingInp
 		return nil
 	},
 	"init-script-file": func(path string, v *install.Values, _ settingInput) error {
-		data, err := os.ReadFile(path)
+		data, err := readLimited("--init-script-file", path, limitInitScript, nil)
 		if err != nil {
-			return fmt.Errorf("--init-script-file: %w", err)
+			return err
 		}
 		v.InitScript = string(data)
 		return nil
 	},
 	"role": func(role string, v *install.Values, _ settingInput) error {
-		if kind, name, explicit := strings.Cut(role, "/"); explicit {
+		// An empty name (--role " ", --role Role/$UNSET) would fall back to the default,
+		// cluster-admin: the broadest grant must be asked for by name or by leaving the flag out.
+		kind, name, explicit := strings.Cut(role, "/")
+		switch {
+		case strings.TrimSpace(role) == "":
+			return errors.New("--role is empty: give cluster-admin, cluster-viewer, namespace-admin or the name of a Role or ClusterRole, or leave the flag out for cluster-admin")
+		case explicit && strings.TrimSpace(name) == "":
+			return fmt.Errorf("--role %q names no %s: give Role/NAME or ClusterRole/NAME, or cluster-admin, cluster-viewer or namespace-admin", role, kind)
+		case explicit:
 			v.CustomRoleKind, v.K8sPermissionsType = kind, name
-		} else {
+		default:
 			v.K8sPermissionsType = install.PermissionsType(role)
 		}
 		return nil
@@ -163,6 +171,10 @@ func (s *settingsFlags) flagValues(in settingInput) (install.Values, error) {
 				continue
 			}
 			text := s.flags.Lookup(f.Name).Value.String()
+			if text == "" && row.Default != "" {
+				// An empty value would be unset and so quietly become the default.
+				return v, fmt.Errorf("--%s is empty: give a value, or leave the flag out for the default %s", f.Name, cmp.Or(f.Default, row.Default))
+			}
 			var err error
 			if read, custom := customFlags[f.Name]; custom {
 				err = read(text, &v, in)
@@ -179,9 +191,9 @@ func (s *settingsFlags) flagValues(in settingInput) (install.Values, error) {
 
 // readValuesFile reads a Helm values file; keys it does not use are a warning.
 func readValuesFile(path string, warn io.Writer) (install.Values, error) {
-	data, err := os.ReadFile(path)
+	data, err := readLimited("--values", path, limitValues, nil)
 	if err != nil {
-		return install.Values{}, fmt.Errorf("reading --values: %w", err)
+		return install.Values{}, err
 	}
 	v, unknown, err := install.DecodeValues(data)
 	if errors.Is(err, install.ErrNotYAML) {
@@ -191,9 +203,31 @@ func readValuesFile(path string, warn io.Writer) (install.Values, error) {
 		return v, fmt.Errorf("--values %s: %w", path, err)
 	}
 	if len(unknown) > 0 {
-		fmt.Fprintf(warn, "Warning: %s: these chart values are not supported by kubectl delegate and are not applied: %s\n", path, strings.Join(unknown, ", "))
+		fmt.Fprintf(warn, "Warning: %s: these chart values are not supported by kubectl delegate and are not applied: %s\n", path, unknownKeys(unknown))
 	}
 	return v, nil
+}
+
+// maxUnknownKeys and maxKeyLength cap the unknown-keys warning: a values file of thousands
+// of keys (or one key of megabytes) gives one readable line, escaped for the terminal.
+const (
+	maxUnknownKeys = 20
+	maxKeyLength   = 80
+)
+
+func unknownKeys(keys []string) string {
+	shown := make([]string, 0, min(len(keys), maxUnknownKeys))
+	for _, k := range keys[:min(len(keys), maxUnknownKeys)] {
+		if len(k) > maxKeyLength {
+			k = k[:maxKeyLength] + "…"
+		}
+		shown = append(shown, printable.String(k))
+	}
+	text := strings.Join(shown, ", ")
+	if more := len(keys) - len(shown); more > 0 {
+		text += fmt.Sprintf(" and %d more", more)
+	}
+	return text
 }
 
 // flagErrors spells the settings that install's FieldErrors name as the flags a user types,
@@ -272,15 +306,9 @@ func settingRef(key string) string {
 // readSecretFile reads a token or password from a file or stdin, trimmed of the newline
 // editors add. The error names the flag, never the content.
 func readSecretFile(flag, path string, stdin io.Reader) (string, error) {
-	var data []byte
-	var err error
-	if path == "-" {
-		data, err = io.ReadAll(io.LimitReader(stdin, 1<<20))
-	} else {
-		data, err = os.ReadFile(path)
-	}
+	data, err := readLimited(flag, path, limitSecretFile, stdin)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", flag, err)
+		return "", err
 	}
 	value := strings.TrimSpace(string(data))
 	if value == "" {

@@ -115,7 +115,7 @@ func TestSettingsFlagErrors(t *testing.T) {
 		{[]string{"--ca-file", empty}, "--ca-file " + empty + " is empty"},
 		{[]string{"--ca-file", missing}, "--ca-file: open"},
 		{[]string{"--init-script-file", missing}, "--init-script-file: open"},
-		{[]string{"-f", missing}, "reading --values: open " + missing},
+		{[]string{"-f", missing}, "--values: open " + missing},
 		{[]string{"-f", notYAML}, "--values " + notYAML + " is not YAML: "},
 		{[]string{"-f", list}, "--values " + list + ": delegateToken must be a string, not a list"},
 	} {
@@ -259,5 +259,103 @@ func TestFlagErrors(t *testing.T) {
 	plain := errors.New("not a setting")
 	if flagErrors(plain) != plain || flagErrors(nil) != nil {
 		t.Errorf("flagErrors changes errors without a FieldError")
+	}
+}
+
+// TestSettingsRefusals: inputs that would silently grant more, or become a default, are
+// refused in Complete, before any request, naming the flag and what is valid.
+func TestSettingsRefusals(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--role", ""}, "--role is empty"},
+		{[]string{"--role", " "}, "--role is empty"},
+		{[]string{"--role", "Role/"}, `--role "Role/" names no Role: give Role/NAME or ClusterRole/NAME`},
+		{[]string{"--role", "ClusterRole/"}, `--role "ClusterRole/" names no ClusterRole`},
+		{[]string{"--image", ""}, "--image is empty: give a value, or leave the flag out for the default " + install.DefaultImage},
+		{[]string{"--manager-endpoint", ""}, "--manager-endpoint is empty"},
+		{[]string{"--cpu", ""}, "--cpu is empty"},
+	} {
+		v, _, err := parseSettings(t, "", c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: settings %+v, error %v, want %q", c.args, v, err, c.want)
+		}
+	}
+	emptyRole := writeFile(t, "values.yaml", "k8sPermissionsType: \"\"\n")
+	if _, _, err := parseSettings(t, "", "-f", emptyRole); err == nil || !strings.Contains(err.Error(), "k8sPermissionsType is empty") {
+		t.Errorf("-f with an empty k8sPermissionsType: %v, want it refused", err)
+	}
+	// Only the explicit name, or no flag at all, means cluster-admin.
+	for _, args := range [][]string{{"--role", "cluster-admin"}, nil} {
+		v, _, err := parseSettings(t, "", args...)
+		if err != nil || v.WithDefaults().K8sPermissionsType != install.PermClusterAdmin {
+			t.Errorf("%q: %q, %v", args, v.WithDefaults().K8sPermissionsType, err)
+		}
+	}
+}
+
+// TestSettingsFileLimits: each file a flag names has a size limit, checked before it is read
+// whole; the error names the flag and the limit.
+func TestSettingsFileLimits(t *testing.T) {
+	big := func(name string, size int) string {
+		path := filepath.Join(t.TempDir(), name)
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Sparse: the size is there without the bytes, as a stat sees it.
+		if err := f.Truncate(int64(size)); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		return path
+	}
+	for _, c := range []struct {
+		flag  string
+		size  int
+		limit string
+	}{
+		{"-f", 45 << 20, "1 MiB"},
+		{"--ca-file", 1<<20 + 1, "1 MiB"},
+		{"--token-file", 10 << 20, "4 KiB"},
+		{"--proxy-password-file", 4<<10 + 1, "4 KiB"},
+		{"--init-script-file", 512<<10 + 1, "512 KiB"},
+	} {
+		_, _, err := parseSettings(t, "", c.flag, big("f", c.size))
+		name := c.flag
+		if name == "-f" {
+			name = "--values"
+		}
+		if err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "larger than the limit of "+c.limit) {
+			t.Errorf("%s of %d bytes: %v, want it refused naming %s and %s", c.flag, c.size, err, name, c.limit)
+		}
+	}
+	// stdin has no size to look at: it is read up to the limit and one byte more.
+	_, _, err := parseSettings(t, strings.Repeat("x", 4<<10+1), "--token-file", "-")
+	if err == nil || !strings.Contains(err.Error(), "--token-file -: the file is larger than the limit of 4 KiB") {
+		t.Errorf("a token of 4 KiB + 1 on stdin: %v", err)
+	}
+}
+
+// TestUnknownKeysWarningIsCapped: a values file of many unknown keys, or of one huge or
+// hostile key, gives one short, escaped warning line.
+func TestUnknownKeysWarningIsCapped(t *testing.T) {
+	var b strings.Builder
+	for i := range 5000 {
+		fmt.Fprintf(&b, "key%04d: x\n", i)
+	}
+	fmt.Fprintf(&b, "? %s\n: x\n", strings.Repeat("k", 100000)) // an explicit key: implicit ones stop at 1024
+	b.WriteString("\"evil\\e[2J\": x\n")
+	_, warn, err := parseSettings(t, "", "-f", writeFile(t, "v.yaml", b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warn) > 2000 || strings.Count(warn, "\n") != 1 || !strings.Contains(warn, "and 4982 more") {
+		t.Errorf("warning of %d bytes, %d lines: %.300q", len(warn), strings.Count(warn, "\n"), warn)
+	}
+	_, warn, _ = parseSettings(t, "", "-f", writeFile(t, "v.yaml", "\"evil\\e[2J\": x\n"))
+	if strings.Contains(warn, "\x1b") {
+		t.Errorf("the warning prints an escape sequence: %q", warn)
 	}
 }

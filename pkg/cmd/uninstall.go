@@ -27,6 +27,7 @@ type UninstallOptions struct {
 	Name            string
 	Yes             bool
 	DeleteNamespace bool
+	Force           bool
 	Wait            bool
 	Timeout         time.Duration
 
@@ -42,8 +43,10 @@ func NewUninstallCommand(configFlags *genericclioptions.ConfigFlags, streams gen
 		Short: "Remove every object this plugin created for a delegate, and nothing else",
 		Long: `Remove the objects kubectl delegate install created for the delegate, cluster-scoped bindings
 included, found by their labels. Asks first on a terminal (--yes to skip). The namespace stays
-unless --delete-namespace. A delegate installed by Helm or from a manifest is refused with the
-command that removes it.`,
+unless --delete-namespace, which refuses when the namespace holds anything this uninstall did
+not create (another delegate, say) unless --force; either way no ClusterRoleBinding is left
+naming a ServiceAccount of the deleted namespace. A delegate installed by Helm or from a
+manifest is refused with the command that removes it.`,
 		Example: `  kubectl delegate uninstall prod-delegate
   kubectl delegate uninstall prod-delegate -n harness --yes --delete-namespace`,
 		Args: cobra.ExactArgs(1),
@@ -53,7 +56,8 @@ command that removes it.`,
 		},
 	}
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation")
-	cmd.Flags().BoolVar(&o.DeleteNamespace, "delete-namespace", false, "Delete the namespace too, with everything else in it")
+	cmd.Flags().BoolVar(&o.DeleteNamespace, "delete-namespace", false, "Delete the namespace too; refused when it holds anything this uninstall did not create, unless --force")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "With --delete-namespace: delete the namespace even when it holds other delegates or objects")
 	cmd.Flags().BoolVar(&o.Wait, "wait", true, "Wait until the delegate's pods are gone")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", 5*time.Minute, "How long to wait for the pods to go")
 	return cmd
@@ -72,6 +76,12 @@ func (o *UninstallOptions) Validate() error {
 	if msgs := validationDNSLabel(o.Name); len(msgs) > 0 {
 		return fmt.Errorf("NAME %q is not a delegate name: %s", o.Name, strings.Join(msgs, "; "))
 	}
+	if err := validateTimeout(o.Timeout); err != nil {
+		return err
+	}
+	if o.Force && !o.DeleteNamespace {
+		return errors.New("--force goes with --delete-namespace: without it, only the delegate's own objects are deleted")
+	}
 	if !o.Yes && !stdinIsTerminal(o.In) {
 		return errors.New("uninstall asks for confirmation, and stdin is not a terminal: pass --yes")
 	}
@@ -89,6 +99,15 @@ func (o *UninstallOptions) Run(ctx context.Context) error {
 	if len(objs) == 0 {
 		return o.notOurs(ctx)
 	}
+	if o.DeleteNamespace && !o.Force {
+		if err := inst.CheckNamespaceHoldsOnly(ctx, objs); err != nil {
+			var foreign *install.ForeignError
+			if errors.As(err, &foreign) {
+				return fmt.Errorf("%w\nuninstall without --delete-namespace to keep them, or pass --force to delete them with the namespace", foreign)
+			}
+			return explainInstallError(o.cluster.server, err)
+		}
+	}
 	if !o.Yes && !o.confirm(objs) {
 		return errors.New("nothing was deleted")
 	}
@@ -98,6 +117,10 @@ func (o *UninstallOptions) Run(ctx context.Context) error {
 	if o.DeleteNamespace {
 		if err := inst.DeleteNamespace(ctx); err != nil {
 			return err
+		}
+		// The namespace's ServiceAccounts are going: no binding may outlive them.
+		if err := inst.UnbindNamespace(ctx); err != nil {
+			return explainInstallError(o.cluster.server, err)
 		}
 	}
 	if !o.Wait {
@@ -117,7 +140,7 @@ func (o *UninstallOptions) confirm(objs []install.Object) bool {
 		fmt.Fprintf(o.Out, "  %s\n", obj.Ref())
 	}
 	if o.DeleteNamespace {
-		fmt.Fprintf(o.Out, "  Namespace/%s, with everything else in it\n", o.namespace)
+		fmt.Fprintf(o.Out, "  Namespace/%s, with everything else in it, and the ClusterRoleBindings of its ServiceAccounts\n", o.namespace)
 	}
 	return confirm(o.In, o.Out)
 }

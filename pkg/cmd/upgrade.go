@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -89,6 +92,9 @@ func (o *UpgradeOptions) Validate() error {
 	if err := validateApplyFlags(o.DryRun, o.Output); err != nil {
 		return err
 	}
+	if err := validateTimeout(o.Timeout); err != nil {
+		return err
+	}
 	if o.DryRun == "client" {
 		return errors.New("--dry-run=client: an upgrade reads the installed delegate; use --dry-run=server")
 	}
@@ -99,7 +105,7 @@ func (o *UpgradeOptions) Validate() error {
 		return fmt.Errorf("the values file names delegate %q but NAME is %q: a delegate cannot be renamed by an upgrade", o.changes.DelegateName, o.Name)
 	}
 	// The values that are set must be valid on their own; unset ones come from the cluster.
-	probe := install.Values{DelegateName: o.Name, AccountID: "probe", ExistingDelegateToken: "probe"}.WithDefaults().Overlay(o.changes)
+	probe := install.Values{DelegateName: o.Name, AccountID: "probe", ExistingDelegateToken: "probe"}.Overlay(o.changes).WithDefaults()
 	if o.changes.DelegateToken == "" && o.changes.ExistingDelegateToken == "" {
 		probe.DelegateToken, probe.ExistingDelegateToken = "", "probe"
 	}
@@ -112,6 +118,9 @@ func (o *UpgradeOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Ctrl-C or SIGTERM rolls back (--atomic) or says what is left and how to finish it.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	steps := newStepPrinter(o.IOStreams)
 	inst := install.New(o.cluster.kube, o.cluster.dynamic, o.upgradeSettings(), steps.event)
 	objs, results, err := inst.Upgrade(ctx, d, deploy, o.changes, o.pluginOnlyFlags())

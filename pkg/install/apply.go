@@ -2,6 +2,8 @@ package install
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -20,7 +22,12 @@ type Existing struct {
 	Object Object
 	// ResourceVersion is "" when the object does not exist.
 	ResourceVersion string
-	Owner           delegate.Owner
+	// Content is a digest of the object without its status and what the server and its
+	// controllers keep changing with it (resourceVersion, managedFields, the Deployment's
+	// revision annotation): a controller's status update leaves it, another install's write
+	// does not.
+	Content string
+	Owner   delegate.Owner
 }
 
 // Exists says whether the cluster has the object.
@@ -73,6 +80,7 @@ func Lookup(ctx context.Context, dyn dynamic.Interface, objs []Object) ([]Existi
 			return nil, fmt.Errorf("reading %s: %w", o.Ref(), err)
 		}
 		out[i].ResourceVersion = got.GetResourceVersion()
+		out[i].Content = contentDigest(got)
 		out[i].Owner = clusterScopedOwner(o, got, delegate.OwnerOf(metaOf(got), FieldManager))
 	}
 	return out, nil
@@ -206,3 +214,19 @@ func metaOf(u *unstructured.Unstructured) metav1.ObjectMeta {
 }
 
 func isNotFound(err error) bool { return apierrors.IsNotFound(err) }
+
+// contentDigest is Existing.Content of an object as the server returned it.
+func contentDigest(u *unstructured.Unstructured) string {
+	c := u.DeepCopy()
+	unstructured.RemoveNestedField(c.Object, "status")
+	unstructured.RemoveNestedField(c.Object, "metadata", "resourceVersion")
+	unstructured.RemoveNestedField(c.Object, "metadata", "managedFields")
+	// The Deployment controller numbers revisions in an annotation as it rolls them out.
+	unstructured.RemoveNestedField(c.Object, "metadata", "annotations", "deployment.kubernetes.io/revision")
+	data, err := json.Marshal(c.Object)
+	if err != nil {
+		return "" // an object read from JSON marshals again
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -63,6 +64,8 @@ const (
 	RollingBack
 	// HelmTakeOver: Delegate belongs to Helm release Ref and is changed anyway.
 	HelmTakeOver
+	// Unbound: the ClusterRoleBinding Ref no longer names the deleted namespace's ServiceAccounts.
+	Unbound
 )
 
 // Event is one step of an install, upgrade or uninstall, told to Installer's progress callback
@@ -217,13 +220,101 @@ func (i *Installer) Install(ctx context.Context, v Values) (*Plan, []Result, err
 	if err := i.EnsureNamespace(ctx); err != nil {
 		return p, nil, err
 	}
-	if err := i.Apply(ctx, p.Objects, p.Existing, "install"); err != nil {
+	// The API server checks every object before the claim writes the first.
+	if err := i.dryRun(ctx, p.Objects, p.Existing, "install"); err != nil {
+		return p, nil, err
+	}
+	if err := i.claim(ctx, p); err != nil {
+		return p, nil, err
+	}
+	results, err := i.applyStamped(ctx, p.Objects, p.Existing, v)
+	if err != nil {
+		return p, nil, i.interruptedInstall(ctx, v, fmt.Sprintf("%d of %d objects were applied", len(results), len(p.Objects)), err)
+	}
+	if err := i.recheck(ctx, v.DelegateName, p.Objects, results); err != nil {
 		return p, nil, err
 	}
 	if !i.settings.Wait {
 		return p, nil, nil
 	}
-	return p, nil, i.WaitForRollout(ctx, v.DelegateName, nil)
+	err = i.WaitForRollout(ctx, v.DelegateName, nil)
+	return p, nil, i.interruptedInstall(ctx, v, "every object is applied and the delegate is still rolling out", err)
+}
+
+// interruptedInstall says, of an install stopped by a signal, what it left and how to finish
+// or undo it; other errors are returned as they are.
+func (i *Installer) interruptedInstall(ctx context.Context, v Values, state string, err error) error {
+	if err == nil || !interrupted(ctx) {
+		return err
+	}
+	return &InterruptedError{What: "install", State: state,
+		Finish: "run the same kubectl delegate install again",
+		Undo:   fmt.Sprintf("kubectl delegate uninstall %s -n %s", v.DelegateName, i.settings.Namespace)}
+}
+
+// ConcurrentError is an install that met another install or upgrade of the same delegate.
+// Before: it changed nothing (the other changed an object since the plan read it). Otherwise
+// the other wrote while this one applied, and the delegate may hold a mix of both.
+type ConcurrentError struct {
+	Delegate, Ref string
+	Before        bool
+}
+
+func (e *ConcurrentError) Error() string {
+	if e.Before {
+		return fmt.Sprintf("another install or upgrade of delegate %s is running: %s changed since this install read it; nothing was changed by this one: run it again once the other has finished", e.Delegate, e.Ref)
+	}
+	return fmt.Sprintf("another install or upgrade of delegate %s ran at the same time: %s changed while this install applied, and the delegate may hold settings of both: run this install again once the other has finished", e.Delegate, e.Ref)
+}
+
+// claim makes the install the only one of its delegate, with optimistic concurrency: a
+// first install creates the ServiceAccount (a create fails when another install made it
+// first), and every object must still be as the plan read it, so that of two installs at
+// once the second fails before it writes. Nothing is written on a reinstall.
+func (i *Installer) claim(ctx context.Context, p *Plan) error {
+	claimed := -1
+	for n, e := range p.Existing {
+		if e.Object.Kind != "ServiceAccount" || e.Object.Name != p.Values.DelegateName || e.Exists() {
+			continue
+		}
+		u, err := ToUnstructured(e.Object)
+		if err != nil {
+			return err
+		}
+		_, err = resourceFor(i.dyn, e.Object).Create(ctx, u, metav1.CreateOptions{FieldManager: FieldManager})
+		if apierrors.IsAlreadyExists(err) {
+			return &ConcurrentError{Delegate: p.Values.DelegateName, Ref: e.Object.Ref(), Before: true}
+		}
+		if err != nil {
+			return clusterError(fmt.Errorf("creating %s: %w", e.Object.Ref(), err))
+		}
+		claimed = n
+	}
+	now, err := Lookup(ctx, i.dyn, p.Objects)
+	if err != nil {
+		return clusterError(err)
+	}
+	for n, e := range now {
+		if n != claimed && (e.Exists() != p.Existing[n].Exists() || e.Content != p.Existing[n].Content) {
+			return &ConcurrentError{Delegate: p.Values.DelegateName, Ref: e.Object.Ref(), Before: true}
+		}
+	}
+	return nil
+}
+
+// recheck reads the applied objects again (results are those of objs, in order): one that
+// is not as this install left it was written by another install meanwhile.
+func (i *Installer) recheck(ctx context.Context, name string, objs []Object, results []Result) error {
+	now, err := Lookup(ctx, i.dyn, objs[:len(results)])
+	if err != nil {
+		return clusterError(err)
+	}
+	for n, e := range now {
+		if e.Content != contentDigest(results[n].Applied) {
+			return &ConcurrentError{Delegate: name, Ref: e.Object.Ref()}
+		}
+	}
+	return nil
 }
 
 // checkPlan runs the preflight, or without it refuses conflicts that are not to be forced.
@@ -348,22 +439,74 @@ func (i *Installer) EnsureNamespace(ctx context.Context) error {
 }
 
 // Apply has the API server check every object in a dry run before the first is written, so
-// that a rejected object does not leave half an install behind, then applies them.
-func (i *Installer) Apply(ctx context.Context, objs []Object, existing []Existing, what string) error {
-	force := i.settings.ForceConflicts
-	if _, err := Apply(ctx, i.dyn, objs, existing, ApplyOptions{DryRun: true, Force: force}); err != nil {
+// that a rejected object does not leave half an install behind, then applies them: the
+// Deployment last, stamped with the Secrets of v as applied, so that its pods restart when a
+// Secret they read at start changes, and only then.
+func (i *Installer) Apply(ctx context.Context, objs []Object, existing []Existing, v Values, what string) ([]Result, error) {
+	if err := i.dryRun(ctx, objs, existing, what); err != nil {
+		return nil, err
+	}
+	return i.applyStamped(ctx, objs, existing, v)
+}
+
+// dryRun has the API server check every object, writing none.
+func (i *Installer) dryRun(ctx context.Context, objs []Object, existing []Existing, what string) error {
+	if _, err := Apply(ctx, i.dyn, objs, existing, ApplyOptions{DryRun: true, Force: i.settings.ForceConflicts}); err != nil {
 		return &RejectedError{What: what, Err: err}
 	}
-	return i.applyNow(ctx, objs, existing, force)
+	return nil
+}
+
+// applyStamped applies the objects, the Deployment last with the stamp of v's Secrets.
+func (i *Installer) applyStamped(ctx context.Context, objs []Object, existing []Existing, v Values) ([]Result, error) {
+	force := i.settings.ForceConflicts
+	last := len(objs) - 1
+	if last < 0 || objs[last].Kind != "Deployment" {
+		return i.applyNow(ctx, objs, existing, force)
+	}
+	results, err := i.applyNow(ctx, objs[:last], existing, force)
+	if err != nil {
+		return results, err
+	}
+	stamp, err := SecretStamp(ctx, i.dyn, i.settings.Namespace, v.Settings().ReferencedSecrets())
+	if err != nil {
+		return results, clusterError(err)
+	}
+	if d, ok := objs[last].Config.(*appsv1ac.DeploymentApplyConfiguration); ok && stamp != "" {
+		d.Spec.Template.WithAnnotations(map[string]string{AnnotationSecretChecksum: stamp})
+	}
+	deployment, err := i.applyNow(ctx, objs[last:], existing, force)
+	return append(results, deployment...), err
+}
+
+// SecretStamp stands for the Secrets as the cluster holds them: a digest of each one's uid
+// and resourceVersion, which change when it is recreated or changed and say nothing about
+// what it holds. Secrets that do not exist are left out; "" when none does.
+func SecretStamp(ctx context.Context, dyn dynamic.Interface, namespace string, names []string) (string, error) {
+	versions := map[string]string{}
+	for _, name := range names {
+		s, err := dyn.Resource(gvrSecret).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("reading Secret %s/%s: %w", namespace, name, err)
+		}
+		versions[name] = string(s.GetUID()) + "/" + s.GetResourceVersion()
+	}
+	if len(versions) == 0 {
+		return "", nil
+	}
+	return checksum(versions), nil
 }
 
 // applyNow applies the objects, telling what happened to each.
-func (i *Installer) applyNow(ctx context.Context, objs []Object, existing []Existing, force bool) error {
+func (i *Installer) applyNow(ctx context.Context, objs []Object, existing []Existing, force bool) ([]Result, error) {
 	results, err := Apply(ctx, i.dyn, objs, existing, ApplyOptions{Force: force})
 	for _, r := range results {
 		i.progress(Event{Kind: Applied, Ref: r.Ref, Action: r.Action})
 	}
-	return err
+	return results, err
 }
 
 // WaitForRollout waits for the delegate's Deployment, telling each new status; lowest, when

@@ -4,6 +4,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"context"
+	"encoding/base64"
 	"errors"
 	"slices"
 	"strconv"
@@ -51,6 +52,13 @@ func newFakeCluster(t *testing.T, kubeObjs []runtime.Object, dynObjs ...runtime.
 		dyn:  dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds, dynObjs...),
 	}
 	c.dyn.PrependReactor("patch", "*", c.apply)
+	// A create gets a resourceVersion, as from an API server.
+	c.dyn.PrependReactor("create", "*", func(action clienttesting.Action) (bool, runtime.Object, error) {
+		if u, ok := action.(clienttesting.CreateAction).GetObject().(*unstructured.Unstructured); ok && u.GetResourceVersion() == "" {
+			u.SetResourceVersion("1")
+		}
+		return false, nil, nil
+	})
 	c.kube.PrependReactor("get", "deployments", c.deployment)
 	return c
 }
@@ -536,4 +544,224 @@ func TestUninstallSteps(t *testing.T) {
 	if err := inst.WaitForPodsGone(ctx, "prod"); err != nil {
 		t.Error(err)
 	}
+}
+
+// withProxyCredentials is base with a proxy that needs a user and password.
+func withProxyCredentials(password string) Values {
+	v := base()
+	v.ProxyHost, v.ProxyPort, v.ProxyScheme = "proxy.example.com", "3128", "http"
+	v.ProxyUser, v.ProxyPassword = "proxy-user", password
+	return v
+}
+
+// TestUpgradeKeepsProxyCredentials: an upgrade that names no proxy setting keeps the password
+// in its Secret instead of demanding it again; a new proxy user needs its password.
+func TestUpgradeKeepsProxyCredentials(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeCluster(t, nil)
+	if _, _, err := c.installer(Config{SkipPreflight: true}).Install(ctx, withProxyCredentials("pa55-w0rd")); err != nil {
+		t.Fatal(err)
+	}
+	d, deploy := c.installed(t, "prod")
+	if _, _, err := c.installer(Config{Wait: true, Atomic: true}).Upgrade(ctx, d, deploy, Values{Replicas: ptr.To(int32(1))}, nil); err != nil {
+		t.Fatalf("upgrade --replicas 1 of a delegate with proxy credentials: %v", err)
+	}
+	if _, err := c.dyn.Tracker().Get(gvrSecret, testNamespace, "prod-proxy"); err != nil {
+		t.Errorf("the proxy Secret is gone after the upgrade: %v", err)
+	}
+	d, deploy = c.installed(t, "prod")
+	_, _, err := c.installer(Config{Wait: true, Atomic: true}).Upgrade(ctx, d, deploy, Values{ProxyUser: "someone-else"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "needs a password") {
+		t.Errorf("a new proxy user without a password: %v, want it refused", err)
+	}
+}
+
+// TestHelmUpgradeCommand: the helm command a Helm-owned delegate is refused with makes the
+// same change when pasted: no setting dropped, commas escaped for --set, quoted for the shell.
+func TestHelmUpgradeCommand(t *testing.T) {
+	d := delegate.Delegate{Name: "prod", Namespace: "harness", Helm: &delegate.HelmRelease{Release: "rel"}}
+	got := HelmUpgradeCommand(d, Values{Replicas: ptr.To(int32(2)), Memory: "4Gi", Tags: "a,b", Description: "edge delegate", ProxyPassword: "pa55-w0rd"})
+	want := `helm upgrade rel harness-delegate/harness-delegate-ng -n harness --reuse-values --set replicas=2 --set memory=4096 --set 'tags=a\,b' --set 'description=edge delegate'`
+	if got != want {
+		t.Errorf("helm command\n got %s\nwant %s", got, want)
+	}
+	if strings.Contains(got, "pa55") {
+		t.Error("the helm command carries the proxy password")
+	}
+	if got := HelmUpgradeCommand(d, Values{Description: `it's \ odd`}); !strings.HasSuffix(got, ` --set 'description=it'\''s \\ odd'`) {
+		t.Errorf("quoting: %s", got)
+	}
+	if got := HelmUpgradeCommand(d, Values{Tags: "123"}); !strings.HasSuffix(got, " --set-string tags=123") {
+		t.Errorf("a tag of digits would become a number: %s", got)
+	}
+}
+
+// TestSecretChecksumRevealsNothing: checksum/secret, readable by anyone who may read
+// Deployments, changes when a Secret the pods read changes but is no function of its content,
+// so a password cannot be tested against it offline.
+func TestSecretChecksumRevealsNothing(t *testing.T) {
+	ctx := context.Background()
+	stamp := func(c *fakeCluster) string {
+		_, d := c.installed(t, "prod")
+		return d.Spec.Template.Annotations[AnnotationSecretChecksum]
+	}
+	one, other := newFakeCluster(t, nil), newFakeCluster(t, nil)
+	for c, password := range map[*fakeCluster]string{one: "pa55-w0rd", other: "another-password"} {
+		if _, _, err := c.installer(Config{SkipPreflight: true}).Install(ctx, withProxyCredentials(password)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := stamp(one)
+	if first == "" || first != stamp(other) {
+		t.Fatalf("checksum/secret %q and %q differ with the password alone: it is derived from the Secret's content", first, stamp(other))
+	}
+	d, deploy := one.installed(t, "prod")
+	if _, _, err := one.installer(Config{Wait: true, Atomic: true}).Upgrade(ctx, d, deploy, Values{Replicas: ptr.To(int32(2))}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := stamp(one); got != first {
+		t.Errorf("an upgrade that changes no Secret changed checksum/secret: %q -> %q", first, got)
+	}
+	d, deploy = one.installed(t, "prod")
+	rotate := Values{ProxyUser: "proxy-user", ProxyPassword: "a-new-password"}
+	if _, _, err := one.installer(Config{Wait: true, Atomic: true}).Upgrade(ctx, d, deploy, rotate, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := stamp(one); got == first {
+		t.Error("a new proxy password left checksum/secret as it was: the pods keep the old one")
+	}
+}
+
+// TestConcurrentInstalls: of two installs of one delegate at once, one fails clearly, and
+// the delegate holds the token of the one that succeeded.
+func TestConcurrentInstalls(t *testing.T) {
+	ctx := context.Background()
+	token := func(c *fakeCluster) string {
+		s, err := c.dyn.Resource(gvrSecret).Namespace(testNamespace).Get(ctx, "prod", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _, _ := unstructured.NestedStringMap(s.Object, "data")
+		token, err := base64.StdEncoding.DecodeString(data["DELEGATE_TOKEN"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(token)
+	}
+	other := base()
+	other.DelegateToken = "the-other-install-token"
+	for _, tc := range []struct {
+		name string
+		// during is the event of the first install at which the second one runs whole.
+		during     func(Event) bool
+		wantBefore bool
+	}{
+		{"the second starts while the first creates the namespace", func(e Event) bool { return e.Kind == NamespaceCreated }, true},
+		{"the second runs while the first applies", func(e Event) bool { return e.Kind == Applied && strings.Contains(e.Ref, "Deployment/") }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newFakeCluster(t, nil)
+			var secondErr error
+			ran := false
+			first := New(c.kube, c.dyn, Config{Namespace: testNamespace, SkipPreflight: true}, func(e Event) {
+				if tc.during(e) && !ran {
+					ran = true
+					_, _, secondErr = c.installer(Config{SkipPreflight: true}).Install(ctx, other)
+				}
+			})
+			_, _, err := first.Install(ctx, base())
+			if !ran || secondErr != nil {
+				t.Fatalf("the second install: ran %v, %v", ran, secondErr)
+			}
+			var concurrent *ConcurrentError
+			if !errors.As(err, &concurrent) || concurrent.Before != tc.wantBefore {
+				t.Fatalf("the first install: %v, want a *ConcurrentError (before applying: %v)", err, tc.wantBefore)
+			}
+			if got := token(c); got != other.DelegateToken {
+				t.Errorf("the token Secret holds %q, want the second install's", got)
+			}
+		})
+	}
+}
+
+// TestInterrupted: a signal (the context canceled) during an upgrade rolls it back when
+// atomic, or says what is left and the commands that finish or undo it; so does an install.
+func TestInterrupted(t *testing.T) {
+	first := "harness/delegate:26.02.1"
+	setup := func(t *testing.T) (*fakeCluster, delegate.Delegate, *appsv1.Deployment) {
+		c := newFakeCluster(t, nil)
+		v := base()
+		v.DelegateDockerImage = first
+		if _, _, err := c.installer(Config{SkipPreflight: true}).Install(context.Background(), v); err != nil {
+			t.Fatal(err)
+		}
+		d, deploy := c.installed(t, "prod")
+		return c, d, deploy
+	}
+	// cancelOnDeployment is an installer whose context is canceled once the Deployment is applied.
+	cancelOnDeployment := func(c *fakeCluster, s Config) (*Installer, context.Context) {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		s.Namespace, s.Interval, s.Timeout = testNamespace, time.Millisecond, 5*time.Second
+		return New(c.kube, c.dyn, s, func(e Event) {
+			c.events = append(c.events, e)
+			if e.Kind == Applied && strings.Contains(e.Ref, "Deployment/") {
+				cancel()
+			}
+		}), ctx
+	}
+	image := func(c *fakeCluster) string {
+		_, deploy := c.installed(t, "prod")
+		return deploy.Spec.Template.Spec.Containers[0].Image
+	}
+
+	t.Run("atomic upgrade rolls back", func(t *testing.T) {
+		c, d, deploy := setup(t)
+		inst, ctx := cancelOnDeployment(c, Config{Wait: true, Atomic: true})
+		_, _, err := inst.Upgrade(ctx, d, deploy, Values{DelegateDockerImage: badImage}, nil)
+		var rb *RolledBackError
+		if !errors.As(err, &rb) || !strings.Contains(err.Error(), "interrupted") || image(c) != first {
+			t.Errorf("got %v running %s, want a rollback to %s that says it was interrupted", err, image(c), first)
+		}
+	})
+	t.Run("upgrade without atomic says what is left", func(t *testing.T) {
+		c, d, deploy := setup(t)
+		inst, ctx := cancelOnDeployment(c, Config{Wait: true})
+		_, _, err := inst.Upgrade(ctx, d, deploy, Values{DelegateDockerImage: badImage}, nil)
+		var ie *InterruptedError
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), "kubectl rollout status deployment/prod -n "+testNamespace) ||
+			!strings.Contains(err.Error(), "kubectl rollout undo deployment/prod -n "+testNamespace) {
+			t.Errorf("got %v, want an *InterruptedError with the commands to finish and undo", err)
+		}
+	})
+	t.Run("install says what is left", func(t *testing.T) {
+		c := newFakeCluster(t, nil)
+		inst, ctx := cancelOnDeployment(c, Config{SkipPreflight: true, Wait: true})
+		v := base()
+		v.DelegateDockerImage = badImage // a rollout still going when the signal comes
+		_, _, err := inst.Install(ctx, v)
+		var ie *InterruptedError
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), "kubectl delegate uninstall prod -n "+testNamespace) {
+			t.Errorf("got %v, want an *InterruptedError with the uninstall that undoes it", err)
+		}
+	})
+	// A rerun after a failed or interrupted upgrade finds a broken revision in place: it must not
+	// roll back to it.
+	t.Run("never back to a broken revision", func(t *testing.T) {
+		ctx := context.Background()
+		c, d, deploy := setup(t)
+		if _, _, err := c.installer(Config{Wait: true}).Upgrade(ctx, d, deploy, Values{DelegateDockerImage: badImage}, nil); err == nil {
+			t.Fatal("the upgrade to a crashing image succeeded")
+		}
+		d, deploy = c.installed(t, "prod")
+		c.events = nil
+		_, _, err := c.installer(Config{Wait: true, Atomic: true}).Upgrade(ctx, d, deploy, Values{Replicas: ptr.To(int32(3))}, nil)
+		var none *NoGoodRevisionError
+		if !errors.As(err, &none) || strings.Contains(err.Error(), "not available either") {
+			t.Errorf("got %v, want a *NoGoodRevisionError", err)
+		}
+		if slices.ContainsFunc(c.events, func(e Event) bool { return e.Kind == RollingBack }) {
+			t.Error("rolled back to the broken revision")
+		}
+	})
 }

@@ -97,8 +97,10 @@ func rbacResource(r string) schema.GroupVersionResource {
 type RenderOptions struct {
 	Namespace     string
 	PluginVersion string
-	// SecretChecksum replaces the token's checksum when the token is not among the values
-	// (an upgrade that does not rotate it keeps the pods' annotation as it is).
+	// SecretChecksum is the pods' checksum/secret annotation, "" for none. It is never a hash
+	// of the Secrets' content, which anyone who may read Deployments could test passwords
+	// against: the Installer sets it to the stamp of the applied Secrets (SecretStamp), and
+	// a rollback passes the previous revision's as it was.
 	SecretChecksum string
 }
 
@@ -130,34 +132,8 @@ func Render(v Values, opts RenderOptions) []Object {
 	if v.UpgraderEnabled() {
 		objs = append(objs, r.upgrader()...)
 	}
-	add(r.deployment(checksum(config, proxy), secretChecksum(v, opts.SecretChecksum)))
+	add(r.deployment(checksum(config, proxy), opts.SecretChecksum))
 	return objs
-}
-
-// secretChecksum is the pods' checksum of what they read from Secrets at start: the token,
-// the proxy credentials and the CA bundle. An upgrade is given only the secrets it changes
-// (the settings hold none), so what it is not given is represented by the previous checksum:
-// a new proxy password or CA bundle alone still restarts the pods, and an upgrade given no
-// secret keeps the previous checksum, and the pods, as they are.
-func secretChecksum(v Values, previous string) string {
-	material := map[string]string{}
-	if v.DelegateToken != "" {
-		material["DELEGATE_TOKEN"] = v.DelegateToken
-	}
-	if v.ProxyPassword != "" {
-		material["PROXY_USER"], material["PROXY_PASSWORD"] = v.ProxyUser, v.ProxyPassword
-	}
-	if v.CACertificates != "" {
-		material["ca.bundle"] = v.CACertificates
-	}
-	switch {
-	case len(material) == 0:
-		return previous
-	case v.DelegateToken == "" && previous != "":
-		// The token is not given: it is what the previous checksum stands for.
-		material["previous"] = previous
-	}
-	return checksum(material)
 }
 
 type renderer struct {

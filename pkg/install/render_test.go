@@ -359,7 +359,7 @@ func TestRenderDeployment(t *testing.T) {
 	if len(c.Env) != 0 {
 		t.Errorf("inline env %v: every setting comes from the ConfigMap and Secrets", c.Env)
 	}
-	if d.Spec.Template.Annotations["prometheus.io/port"] != "3460" || d.Spec.Template.Annotations[AnnotationConfigChecksum] == "" || d.Spec.Template.Annotations[AnnotationSecretChecksum] == "" {
+	if d.Spec.Template.Annotations["prometheus.io/port"] != "3460" || d.Spec.Template.Annotations[AnnotationConfigChecksum] == "" {
 		t.Errorf("pod annotations %v", d.Spec.Template.Annotations)
 	}
 }
@@ -631,32 +631,15 @@ func TestRenderChecksums(t *testing.T) {
 		t.Errorf("a configuration change changes the secret checksum")
 	}
 
+	// The secret checksum is what the caller stamps, never derived from the Secrets' content:
+	// a new token or password renders the same pod template (the Installer's stamp changes).
 	rotated := base()
 	rotated.DelegateToken = "another-token"
-	if b := annotations(rotated, RenderOptions{}); b[AnnotationSecretChecksum] == a[AnnotationSecretChecksum] {
-		t.Errorf("a new token leaves the secret checksum as it was: pods keep the old token")
+	if b := annotations(rotated, RenderOptions{}); b[AnnotationSecretChecksum] != a[AnnotationSecretChecksum] {
+		t.Errorf("the secret checksum is derived from the token")
 	}
-
-	// An upgrade that does not give the token keeps the pods' checksum as it is.
-	kept := base()
-	kept.DelegateToken = ""
-	if b := annotations(kept, RenderOptions{SecretChecksum: "previous"}); b[AnnotationSecretChecksum] != "previous" {
+	if b := annotations(base(), RenderOptions{SecretChecksum: "stamp"}); b[AnnotationSecretChecksum] != "stamp" {
 		t.Errorf("secret checksum %q, want the one passed in", b[AnnotationSecretChecksum])
-	}
-
-	// An upgrade that changes only the proxy password or the CA bundle must restart the pods
-	// too: both are read once, at start.
-	password := base()
-	password.DelegateToken = ""
-	password.ProxyHost, password.ProxyPort, password.ProxyScheme = "proxy.example.com", "3128", "http"
-	password.ProxyUser, password.ProxyPassword = "u", "new-password"
-	if b := annotations(password, RenderOptions{SecretChecksum: "previous"}); b[AnnotationSecretChecksum] == "previous" {
-		t.Errorf("a new proxy password leaves the secret checksum as it was")
-	}
-	ca := base()
-	ca.DelegateToken, ca.CACertificates, ca.ManagedCASecret = "", testCA(t), "prod-ca-bundle"
-	if b := annotations(ca, RenderOptions{SecretChecksum: "previous"}); b[AnnotationSecretChecksum] == "previous" {
-		t.Errorf("a new CA bundle leaves the secret checksum as it was")
 	}
 	for name, v := range goldenCases(t) {
 		for k, val := range annotations(v, RenderOptions{}) {

@@ -47,7 +47,7 @@ var Settings = []Setting{
 	{Key: "proxyPort", field: func(v *Values) any { return &v.ProxyPort },
 		Flags: []Flag{{Name: "proxy-port", Help: "Proxy port (values: proxyPort)"}}},
 	{Key: "proxyScheme", field: func(v *Values) any { return &v.ProxyScheme },
-		Flags: []Flag{{Name: "proxy-scheme", Default: "http", Help: "Proxy scheme: http or https (values: proxyScheme)"}}},
+		Flags: []Flag{{Name: "proxy-scheme", Default: DefaultProxyScheme, Help: "Proxy scheme: http or https (values: proxyScheme)"}}},
 	{Key: "proxyUser", field: func(v *Values) any { return &v.ProxyUser }, fromChart: fromBase64, toChart: toBase64,
 		Flags: []Flag{{Name: "proxy-user", Help: "Proxy user name (values: proxyUser)"}}},
 	{Key: "proxyPassword", field: func(v *Values) any { return &v.ProxyPassword }, fromChart: fromBase64, toChart: toBase64,
@@ -222,6 +222,11 @@ func (s Setting) decode(v *Values, n *yaml.Node) error {
 	}
 	// The node's text, not a number decoded from it: an all-digit id keeps every digit.
 	text := n.Value
+	if s.Key == "k8sPermissionsType" && strings.TrimSpace(text) == "" {
+		// Unset, it would become the default, cluster-admin, where Helm binds nothing.
+		return fmt.Errorf("%s is empty: name the permissions (%s, %s, %s or a Role), or leave the key out for %s",
+			s.Key, PermClusterAdmin, PermClusterViewer, PermNamespaceAdmin, PermClusterAdmin)
+	}
 	if b, ok := yaml11Bools[strings.ToLower(text)]; ok && s.Type() == TypeBool && n.Style == 0 {
 		// Helm reads values as YAML 1.1, where an unquoted yes or off is a boolean.
 		text = strconv.FormatBool(b)

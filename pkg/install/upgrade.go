@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -376,8 +374,10 @@ func (i *Installer) upgradePlugin(ctx context.Context, deploy *appsv1.Deployment
 	if err != nil {
 		return nil, nil, err
 	}
-	v := old.Overlay(changes)
-	if err := Validate(v, false); err != nil {
+	v := old.Overlay(changes).withProxyScheme()
+	// The proxy password stays in its Secret while the user it belongs to stays the same.
+	kept := old.HasProxyCredentials() && v.ProxyUser == old.ProxyUser && changes.ProxyPassword == ""
+	if err := validate(v, validateOptions{proxyPasswordKept: kept}); err != nil {
 		return nil, nil, err
 	}
 	if err := ResolveCustomRole(ctx, i.kube, &v, i.settings.Namespace); err != nil {
@@ -397,21 +397,21 @@ func (i *Installer) upgradePlugin(ctx context.Context, deploy *appsv1.Deployment
 		results, err := Apply(ctx, i.dyn, objs, existing, ApplyOptions{DryRun: true, Force: i.settings.ForceConflicts})
 		return objs, results, err
 	}
-	if err := i.Apply(ctx, objs, existing, "upgrade"); err != nil {
-		return objs, nil, err
-	}
-	if err := i.Prune(ctx, objs, v); err != nil {
-		return objs, nil, err
-	}
 	rollback := func(ctx context.Context) error {
 		before, err := Lookup(ctx, i.dyn, previous)
 		if err != nil {
 			return err
 		}
-		if err := i.applyNow(ctx, previous, before, true); err != nil {
+		if _, err := i.applyNow(ctx, previous, before, true); err != nil {
 			return err
 		}
 		return i.Prune(ctx, previous, old)
+	}
+	if _, err := i.Apply(ctx, objs, existing, v, "upgrade"); err != nil {
+		return objs, nil, i.interruptedApply(ctx, deploy, rollback, err)
+	}
+	if err := i.Prune(ctx, objs, v); err != nil {
+		return objs, nil, i.interruptedApply(ctx, deploy, rollback, err)
 	}
 	return objs, nil, i.WaitOrRollBack(ctx, deploy, rollback, changes.DelegateToken != "")
 }
@@ -443,15 +443,82 @@ func (i *Installer) upgradeFields(ctx context.Context, d delegate.Delegate, depl
 		results, err := Apply(ctx, i.dyn, objs, existing, ApplyOptions{DryRun: true, Force: true})
 		return objs, results, err
 	}
-	if err := i.applyNow(ctx, objs, existing, true); err != nil {
-		return objs, nil, err
+	rollback := func(ctx context.Context) error {
+		_, err := i.applyNow(ctx, []Object{before}, existing, true)
+		return err
 	}
-	rollback := func(ctx context.Context) error { return i.applyNow(ctx, []Object{before}, existing, true) }
+	if _, err := i.applyNow(ctx, objs, existing, true); err != nil {
+		return objs, nil, i.interruptedApply(ctx, deploy, rollback, err)
+	}
 	return objs, nil, i.WaitOrRollBack(ctx, deploy, rollback, false)
 }
 
+// InterruptedError is an install or upgrade stopped by a signal (Ctrl-C, SIGTERM): State says
+// what the cluster holds now, Finish and Undo are the commands that complete or revert it.
+type InterruptedError struct {
+	What, State, Finish, Undo string
+}
+
+func (e *InterruptedError) Error() string {
+	msg := fmt.Sprintf("%s interrupted: %s", e.What, e.State)
+	if e.Finish != "" {
+		msg += "\nto finish it: " + e.Finish
+	}
+	if e.Undo != "" {
+		msg += "\nto undo it:   " + e.Undo
+	}
+	return msg
+}
+
+// NoGoodRevisionError is a failed upgrade of a Deployment whose revision before it was not
+// available either (an earlier upgrade failed or was interrupted): rolling back would go back
+// to a broken revision, so the new one stays.
+type NoGoodRevisionError struct {
+	Namespace, Deployment string
+	Err                   error
+}
+
+func (e *NoGoodRevisionError) Error() string {
+	return fmt.Sprintf("%v\nthe revision before this upgrade was broken too (it had not become available: an earlier upgrade failed or was interrupted), so it was not rolled back to; the new revision stays: upgrade again with settings that work, or list the revisions with kubectl rollout history deployment/%s -n %s and go back to one that worked with kubectl rollout undo deployment/%s -n %s --to-revision=N",
+		e.Err, e.Deployment, e.Namespace, e.Deployment, e.Namespace)
+}
+func (e *NoGoodRevisionError) Unwrap() error { return e.Err }
+
+// interrupted says whether ctx was ended by the caller (a signal), not by a timeout.
+func interrupted(ctx context.Context) bool { return errors.Is(ctx.Err(), context.Canceled) }
+
+// interruptedApply turns an apply that failed because of a signal into a rollback, when
+// Atomic and the revision before was available; other errors are returned as they are.
+func (i *Installer) interruptedApply(ctx context.Context, deploy *appsv1.Deployment, rollback func(context.Context) error, err error) error {
+	if !interrupted(ctx) {
+		return err
+	}
+	undo := fmt.Sprintf("kubectl rollout undo deployment/%s -n %s", deploy.Name, deploy.Namespace)
+	if !i.settings.Atomic || !available(deploy) {
+		return &InterruptedError{What: "upgrade", State: "some objects were changed and some not",
+			Finish: "run the same kubectl delegate upgrade again", Undo: undo}
+	}
+	i.progress(Event{Kind: RollingBack, Deployment: deploy.Name, Err: err})
+	rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), i.settings.Timeout)
+	defer cancel()
+	if rerr := rollback(rbCtx); rerr != nil {
+		return &InterruptedError{What: "upgrade", State: fmt.Sprintf("some objects were changed and the rollback failed: %v", rerr),
+			Finish: "run the same kubectl delegate upgrade again", Undo: undo}
+	}
+	return &InterruptedError{What: "upgrade", State: "rolled back: the objects are as before the upgrade"}
+}
+
+// available says whether the Deployment's current revision finished rolling out: only then is
+// it something to roll back to.
+func available(d *appsv1.Deployment) bool {
+	s, err := DeploymentRolloutStatus(d)
+	return err == nil && s.Done
+}
+
 // WaitOrRollBack waits for the rollout; on failure it rolls back (when Atomic), waits for the
-// old revision, and says what happened in a *KeptError or *RolledBackError.
+// old revision, and says what happened in a *KeptError or *RolledBackError. It never rolls
+// back to a revision that was not available (*NoGoodRevisionError), and a signal while
+// waiting rolls back too (when Atomic) or says what is left (*InterruptedError).
 func (i *Installer) WaitOrRollBack(ctx context.Context, deploy *appsv1.Deployment, rollback func(context.Context) error, tokenRotated bool) error {
 	if !i.settings.Wait {
 		return nil
@@ -461,8 +528,18 @@ func (i *Installer) WaitOrRollBack(ctx context.Context, deploy *appsv1.Deploymen
 	if waitErr == nil {
 		return nil
 	}
-	if !i.settings.Atomic {
+	status := fmt.Sprintf("kubectl rollout status deployment/%s -n %s", deploy.Name, deploy.Namespace)
+	undo := fmt.Sprintf("kubectl rollout undo deployment/%s -n %s", deploy.Name, deploy.Namespace)
+	switch {
+	case interrupted(ctx) && (!i.settings.Atomic || !available(deploy)):
+		return &InterruptedError{What: "upgrade", State: "the new revision is applied and still rolling out", Finish: status, Undo: undo}
+	case !i.settings.Atomic:
 		return &KeptError{Namespace: deploy.Namespace, Deployment: deploy.Name, Err: waitErr}
+	case !available(deploy):
+		return &NoGoodRevisionError{Namespace: deploy.Namespace, Deployment: deploy.Name, Err: waitErr}
+	}
+	if interrupted(ctx) {
+		waitErr = errors.New("interrupted while waiting for the rollout")
 	}
 	i.progress(Event{Kind: RollingBack, Deployment: deploy.Name, Err: waitErr})
 	// The rollback runs even when the wait ran out of time, with its own deadline.
@@ -485,32 +562,45 @@ func HelmRelease(d delegate.Delegate) string {
 	return d.Name
 }
 
-// HelmUpgradeCommand is the helm upgrade that makes the same change.
+// HelmUpgradeCommand is the helm upgrade that makes the same change: a --set per setting the
+// changes name, read off the settings table so that none is dropped. Secrets are left out
+// (they would stay in the shell's history); the chart reads them from --set-file or its Secret.
 func HelmUpgradeCommand(d delegate.Delegate, v Values) string {
-	sets := map[string]string{}
-	if v.DelegateDockerImage != "" {
-		sets["delegateDockerImage"] = v.DelegateDockerImage
-	}
-	if v.Replicas != nil {
-		sets["replicas"] = fmt.Sprint(*v.Replicas)
-	}
-	if v.CPU != "" {
-		sets["cpu"] = v.CPU
-	}
-	if v.Memory != "" {
-		// The chart's memory is a number of Mi.
-		memory := resource.MustParse(v.Memory)
-		sets["memory"] = fmt.Sprint(memory.Value() >> 20)
-	}
-	if v.Tags != "" {
-		sets["tags"] = v.Tags
-	}
-	if v.K8sPermissionsType != "" {
-		sets["k8sPermissionsType"] = v.K8sPermissionsType
-	}
 	cmd := fmt.Sprintf("helm upgrade %s harness-delegate/harness-delegate-ng -n %s --reuse-values", HelmRelease(d), d.Namespace)
-	for _, k := range slices.Sorted(maps.Keys(sets)) {
-		cmd += fmt.Sprintf(" --set %s=%s", k, sets[k])
+	for _, s := range Settings {
+		text, ok := s.ChartText(v)
+		if !ok || s.Key == "delegateName" || s.Key == "delegateToken" || s.Key == "proxyPassword" {
+			continue
+		}
+		if s.Key == "memory" {
+			// The chart's memory is a number of Mi.
+			memory := resource.MustParse(v.Memory)
+			text = fmt.Sprint(memory.Value() >> 20)
+		}
+		cmd += " " + helmSet(s, text)
 	}
 	return cmd
+}
+
+// helmSet is the --set of one setting as a shell passes it to Helm. Helm splits --set on
+// commas (tags=a,b would set a tag a and a key b): a string's commas and backslashes are
+// escaped, and a string Helm would read as a number, boolean or null goes in --set-string.
+// The argument is quoted for the shell when it holds anything but plain characters.
+func helmSet(s Setting, text string) string {
+	flag := "--set"
+	if s.Type() == TypeString && s.Key != "cpu" && s.Key != "memory" {
+		text = strings.NewReplacer(`\`, `\\`, ",", `\,`).Replace(text)
+		if _, err := strconv.ParseFloat(text, 64); err == nil || text == "true" || text == "false" || text == "null" {
+			flag = "--set-string"
+		}
+	}
+	arg := s.Key + "=" + text
+	if strings.IndexFunc(arg, notShellPlain) >= 0 {
+		arg = "'" + strings.ReplaceAll(arg, "'", `'\''`) + "'"
+	}
+	return flag + " " + arg
+}
+
+func notShellPlain(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@%+", r))
 }

@@ -1,6 +1,7 @@
 package install
 
 import (
+	"cmp"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -54,6 +55,19 @@ func (e FieldError) Refs() []string {
 // requireToken is false (an upgrade keeps the token it has). Every error is returned, so
 // that one run shows them all.
 func Validate(v Values, requireToken bool) error {
+	return validate(v, validateOptions{requireToken: requireToken})
+}
+
+// validateOptions say which secrets may be missing from the values because the cluster keeps
+// them: an upgrade is not given the secrets again (the recorded settings hold none).
+type validateOptions struct {
+	requireToken bool
+	// proxyPasswordKept: the proxy Secret holds the password of the unchanged proxy user.
+	proxyPasswordKept bool
+}
+
+func validate(v Values, opts validateOptions) error {
+	requireToken := opts.requireToken
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, FieldError{Field: field, Format: format, Args: args})
@@ -81,6 +95,10 @@ func Validate(v Values, requireToken bool) error {
 	case strings.ContainsAny(v.DelegateToken, " \t\r\n"):
 		// Never the value: it is a secret.
 		bad("delegateToken", "the token contains whitespace; a delegate token is one word, as Harness shows it")
+	case strings.IndexFunc(v.DelegateToken, notTokenRune) >= 0:
+		// A NUL or control byte (a binary file, a pasted escape) would reach the Secret and
+		// fail only when the delegate connects.
+		bad("delegateToken", "the token contains non-printable or non-ASCII bytes; a delegate token is printable ASCII, as Harness shows it")
 	}
 	if err := validateHTTPSURL(v.ManagerEndpoint); err != nil {
 		// Redacted: the mistake may be credentials in the URL, and errors end up in CI logs.
@@ -94,20 +112,45 @@ func Validate(v Values, requireToken bool) error {
 	}
 	if q, err := resource.ParseQuantity(v.CPU); err != nil || q.Sign() <= 0 {
 		bad("cpu", "%q is not a positive CPU quantity such as 1, 0.5 or 500m", v.CPU)
+	} else if msg := outOfRange(q, minCPU, maxCPU); msg != "" || resource.NewMilliQuantity(q.MilliValue(), q.Format).Cmp(q) != 0 {
+		msg = cmp.Or(msg, "finer than 1m")
+		bad("cpu", "%q is %s: a CPU request is from %s (1m) to %s cores, in steps of 1m", v.CPU, msg, minCPU.String(), maxCPU.String())
 	}
 	if q, err := resource.ParseQuantity(v.Memory); err != nil || q.Sign() <= 0 {
 		bad("memory", "%q is not a positive memory quantity such as 2048Mi or 4Gi", v.Memory)
+	} else if msg := outOfRange(q, minMemory, maxMemory); msg != "" {
+		bad("memory", "%q is %s: a memory request is from %s to %s, such as 2048Mi or 4Gi", v.Memory, msg, minMemory.String(), maxMemory.String())
 	}
 	if v.MinReadySeconds != nil && *v.MinReadySeconds < 0 {
 		bad("minReadySeconds", "%d: must be 0 or more", *v.MinReadySeconds)
 	}
 	validateRole(v, bad)
-	validateProxy(v, bad)
+	validateProxy(v, opts.proxyPasswordKept, bad)
 	validateCA(v, bad)
 	if v.Tags != "" && hasEmptyEntry(v.Tags) {
 		bad("tags", "%q has an empty tag: write tags as a,b,c", v.Tags)
 	}
 	return errors.Join(errs...)
+}
+
+// The bounds of cpu and memory: what a node could hold, and the API server's precision (a
+// CPU request finer than 1m is refused by it, 1e100 overflows what it stores).
+var (
+	minCPU    = resource.MustParse("1m")
+	maxCPU    = resource.MustParse("1024")
+	minMemory = resource.MustParse("1Mi")
+	maxMemory = resource.MustParse("16Ti")
+)
+
+// outOfRange says how q misses [lo, hi], or "" when it does not.
+func outOfRange(q, lo, hi resource.Quantity) string {
+	switch {
+	case q.Cmp(hi) > 0:
+		return "too large"
+	case q.Cmp(lo) < 0:
+		return "too small"
+	}
+	return ""
 }
 
 func validateHTTPSURL(s string) error {
@@ -121,6 +164,11 @@ func validateHTTPSURL(s string) error {
 		return errors.New("has no host")
 	case u.User != nil:
 		return errors.New("must not carry credentials")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("has port %s: a port is from 1 to 65535", p)
+		}
 	}
 	return nil
 }
@@ -141,7 +189,7 @@ func validateRole(v Values, bad func(field, format string, args ...any)) {
 	}
 }
 
-func validateProxy(v Values, bad func(field, format string, args ...any)) {
+func validateProxy(v Values, passwordKept bool, bad func(field, format string, args ...any)) {
 	if v.ProxyHost == "" {
 		// A slice, not a map: the errors come in the same order every run.
 		for _, f := range []struct {
@@ -169,7 +217,7 @@ func validateProxy(v Values, bad func(field, format string, args ...any)) {
 	default:
 		bad("proxyScheme", "%q must be http or https", v.ProxyScheme)
 	}
-	if (v.ProxyUser == "") != (v.ProxyPassword == "") {
+	if (v.ProxyUser == "") != (v.ProxyPassword == "" && !passwordKept) {
 		bad("proxyUser", "a proxy user needs a password and a password needs a user: give both {proxyUser} and {proxyPassword}")
 	}
 	if v.NoProxy != "" && hasEmptyEntry(v.NoProxy) {
@@ -219,6 +267,9 @@ func ParseCABundle(data []byte) ([]*x509.Certificate, error) {
 	}
 	return certs, nil
 }
+
+// notTokenRune is what a token as Harness shows it never holds: anything but printable ASCII.
+func notTokenRune(r rune) bool { return r < 0x21 || r > 0x7e }
 
 func notAccountIDRune(r rune) bool {
 	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')

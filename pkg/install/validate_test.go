@@ -89,6 +89,15 @@ func TestValidateRejects(t *testing.T) {
 		{"bad CA secret name", func(v *Values) { v.DelegateCustomCa.SecretName = "Corp CA" }, []string{"delegateCustomCa.secretName", "delegateCustomCa.secretName", "not a Secret name"}},
 		{"tags with empty entry", func(v *Values) { v.Tags = "a,,b" }, []string{"tags", "empty tag", "a,b,c"}},
 		{"tags with trailing comma", func(v *Values) { v.Tags = "a," }, []string{"tags", "empty tag"}},
+		{"endpoint port 99999", func(v *Values) { v.ManagerEndpoint = "https://app.harness.io:99999" }, []string{"managerEndpoint", "port 99999", "1 to 65535"}},
+		{"token with NUL", func(v *Values) { v.DelegateToken = "abc\x00def" }, []string{"delegateToken", "non-printable", "printable ASCII"}},
+		{"token with a control byte", func(v *Values) { v.DelegateToken = "abc\x1b[2Jdef" }, []string{"delegateToken", "non-printable"}},
+		{"token not ASCII", func(v *Values) { v.DelegateToken = "tökén" }, []string{"delegateToken", "non-ASCII"}},
+		{"cpu 1e100", func(v *Values) { v.CPU = "1e100" }, []string{"cpu", `"1e100" is too large`, "1024 cores"}},
+		{"cpu 0.0000001", func(v *Values) { v.CPU = "0.0000001" }, []string{"cpu", "too small", "1m"}},
+		{"cpu finer than 1m", func(v *Values) { v.CPU = "1.0005" }, []string{"cpu", "finer than 1m"}},
+		{"memory 1e100", func(v *Values) { v.Memory = "1e100" }, []string{"memory", `"1e100" is too large`, "16Ti"}},
+		{"memory 1 byte", func(v *Values) { v.Memory = "1" }, []string{"memory", "too small", "1Mi"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -130,6 +139,27 @@ func TestValidateRejects(t *testing.T) {
 }
 
 var flagName = regexp.MustCompile(`(^|\s)--[a-z]`)
+
+// TestProxySchemeDefault: --proxy-scheme's documented default, http, applies to a proxy that
+// names no scheme, at install and at upgrade; no proxy records no scheme.
+func TestProxySchemeDefault(t *testing.T) {
+	v := base()
+	v.ProxyHost, v.ProxyPort = "proxy.example.com", "3128"
+	v = v.WithDefaults()
+	if v.ProxyScheme != "http" {
+		t.Errorf("proxy scheme %q, want http", v.ProxyScheme)
+	}
+	if err := Validate(v, true); err != nil {
+		t.Errorf("a proxy without a scheme: %v", err)
+	}
+	if s := base().WithDefaults().ProxyScheme; s != "" {
+		t.Errorf("no proxy, yet scheme %q", s)
+	}
+	v.ProxyScheme = "https"
+	if s := v.WithDefaults().ProxyScheme; s != "https" {
+		t.Errorf("the default replaced the scheme given: %q", s)
+	}
+}
 
 func setProxy(v *Values) {
 	v.ProxyHost, v.ProxyPort, v.ProxyScheme = "proxy.example.com", "3128", "http"

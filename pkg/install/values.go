@@ -24,6 +24,8 @@ const (
 	// DefaultMinReadySeconds is the chart's: a pod counts as available after two minutes ready.
 	DefaultMinReadySeconds  = 120
 	DefaultUpgraderSchedule = "0 */1 * * *"
+	// DefaultProxyScheme is --proxy-scheme's default, applied only when there is a proxy.
+	DefaultProxyScheme = "http"
 )
 
 // The chart's k8sPermissionsType values and the --role spellings that mean the same.
@@ -119,7 +121,16 @@ func (v Values) WithDefaults() Values {
 			panic(fmt.Sprintf("install: the default of %s: %v", s.Key, err))
 		}
 	}
-	return d.Overlay(v)
+	return d.Overlay(v).withProxyScheme()
+}
+
+// withProxyScheme applies the documented default scheme to a proxy that names none; without
+// it the proxy would be refused for a scheme the user was told is http.
+func (v Values) withProxyScheme() Values {
+	if v.ProxyHost != "" && v.ProxyScheme == "" {
+		v.ProxyScheme = DefaultProxyScheme
+	}
+	return v
 }
 
 // Settings is v without anything secret: what the plugin records on the Deployment so that

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -320,6 +322,15 @@ func TestInstallBadInputs(t *testing.T) {
 	notPEM := write("ca.pem", "this is not a certificate")
 	keyPEM := write("key.pem", "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIBdNlZr1hQ==\n-----END PRIVATE KEY-----\n")
 	badValues := write("values.yaml", "replicas: many\n")
+	nulToken := write("nul-token", "abc\x00def\n")
+	sized := func(name string, size int64) string {
+		path := write(name, "")
+		if err := os.Truncate(path, size); err != nil { // sparse: the size without the bytes
+			t.Fatal(err)
+		}
+		return path
+	}
+	hugeValues, hugeToken := sized("huge-values.yaml", 45<<20), sized("huge-token", 10<<20)
 	base := []string{"--account-id", "acc01", "--token-file", token, "-n", "bad-inputs"}
 	cases := []struct {
 		name string
@@ -349,6 +360,23 @@ func TestInstallBadInputs(t *testing.T) {
 		{"upgrade bad memory", []string{"upgrade", "d", "--memory", "lots"}, []string{"--memory", "2048Mi"}},
 		{"upgrade atomic without wait", []string{"upgrade", "d", "--image", "harness/delegate:1", "--wait=false"}, []string{"--atomic", "--wait"}},
 		{"uninstall without a terminal", []string{"uninstall", "d"}, []string{"--yes"}},
+		// An empty role name must not fall back to cluster-admin (issue 12, point 4).
+		{"empty role", []string{"install", "d", "--role", ""}, []string{"--role", "empty", "cluster-admin"}},
+		{"Role without a name", []string{"install", "d", "--role", "Role/"}, []string{"--role", "names no Role", "Role/NAME"}},
+		{"ClusterRole without a name", []string{"install", "d", "--role", "ClusterRole/"}, []string{"--role", "names no ClusterRole"}},
+		// Validation gaps that used to reach the server (issue 12, point 13).
+		{"endpoint port out of range", []string{"install", "d", "--manager-endpoint", "https://app.harness.io:99999"}, []string{"--manager-endpoint", "1 to 65535"}},
+		{"negative timeout", []string{"install", "d", "--timeout", "-1m"}, []string{"--timeout", "more than 0"}},
+		{"upgrade negative timeout", []string{"upgrade", "d", "--replicas", "2", "--timeout", "-1m"}, []string{"--timeout", "more than 0"}},
+		{"token with NUL", []string{"install", "d", "--token-file", nulToken}, []string{"--token-file", "non-printable"}},
+		{"empty image", []string{"install", "d", "--image", ""}, []string{"--image", "empty", install.DefaultImage}},
+		{"empty endpoint", []string{"install", "d", "--manager-endpoint", ""}, []string{"--manager-endpoint", "empty", install.DefaultManagerEndpoint}},
+		{"cpu 1e100", []string{"install", "d", "--cpu", "1e100"}, []string{"--cpu", "too large"}},
+		{"memory 1e100", []string{"install", "d", "--memory", "1e100"}, []string{"--memory", "too large"}},
+		{"cpu 0.0000001", []string{"install", "d", "--cpu", "0.0000001"}, []string{"--cpu", "too small", "1m"}},
+		// Size limits, checked before reading (issue 12, point 3).
+		{"45 MB values file", []string{"install", "d", "-f", hugeValues}, []string{"--values", "larger than the limit of 1 MiB"}},
+		{"10 MB token file", []string{"install", "d", "--token-file", hugeToken}, []string{"--token-file", "larger than the limit of 4 KiB"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -432,5 +460,159 @@ func TestDoctorPreAsReadOnlyUser(t *testing.T) {
 	if len(access) != 1 || access[0].Verdict != diagnose.Fail ||
 		!strings.Contains(access[0].Finding, "create deployments.apps in "+localcluster.ViewerNamespace) {
 		t.Errorf("PRE-702 should fail naming the deployments it may not create: %+v", access)
+	}
+}
+
+// TestUninstallDeleteNamespaceKeepsOthers: --delete-namespace refuses a namespace that holds
+// another delegate and deletes nothing; with --force it goes, and no ClusterRoleBinding is
+// left naming a ServiceAccount of the deleted namespace (issue 12, point 5).
+func TestUninstallDeleteNamespaceKeepsOthers(t *testing.T) {
+	t.Parallel()
+	ns := testNamespace(t, "uninstall-ns")
+	token, matrix := tokenFile(t), matrixWithServer(t)
+	for _, name := range []string{"one", "two"} {
+		res := plugin(t, "install", name, "-n", ns, "--account-id", "e2eAccount01", "--token-file", token, "--wait=false", "--support-matrix", matrix)
+		if res.code != 0 {
+			t.Fatalf("install %s: exit %d\n%s", name, res.code, res.stderr)
+		}
+	}
+	one, two := pluginObjects(t, ns, "one"), pluginObjects(t, ns, "two")
+	res := plugin(t, "uninstall", "one", "-n", ns, "--yes", "--delete-namespace", "--wait=false")
+	if res.code == 0 || !strings.Contains(res.stderr, "Deployment/two") || !strings.Contains(res.stderr, "--force") {
+		t.Fatalf("--delete-namespace with another delegate in it: exit %d, want a refusal naming Deployment/two and --force:\n%s", res.code, res.stderr)
+	}
+	if !maps.Equal(one, pluginObjects(t, ns, "one")) || !maps.Equal(two, pluginObjects(t, ns, "two")) {
+		t.Fatal("the refused uninstall changed objects")
+	}
+	res = plugin(t, "uninstall", "one", "-n", ns, "--yes", "--delete-namespace", "--force", "--wait=false")
+	if res.code != 0 {
+		t.Fatalf("--delete-namespace --force: exit %d\n%s", res.code, res.stderr)
+	}
+	bindings, err := env.client.RbacV1().ClusterRoleBindings().List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bindings.Items {
+		for _, s := range b.Subjects {
+			if s.Kind == "ServiceAccount" && s.Namespace == ns {
+				t.Errorf("ClusterRoleBinding %s still binds ServiceAccount %s/%s of the deleted namespace", b.Name, s.Namespace, s.Name)
+			}
+		}
+	}
+}
+
+// TestInstallConcurrent: two installs of one delegate at once, with different tokens, never
+// both report success over a mix; a failure says another install ran (issue 12, point 6).
+func TestInstallConcurrent(t *testing.T) {
+	t.Parallel()
+	ns := testNamespace(t, "concurrent")
+	matrix := matrixWithServer(t)
+	results := make([]result, 2)
+	var wg sync.WaitGroup
+	for n := range results {
+		path := filepath.Join(t.TempDir(), "token")
+		if err := os.WriteFile(path, []byte(fmt.Sprintf("concurrent-token-%d", n)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[n] = plugin(t, "install", "same", "-n", ns, "--account-id", "e2eAccount01", "--token-file", path, "--wait=false", "--support-matrix", matrix)
+		}()
+	}
+	wg.Wait()
+	t.Logf("exit codes %d and %d", results[0].code, results[1].code)
+	for n, res := range results {
+		if res.code != 0 && !strings.Contains(res.stderr, "another install or upgrade of delegate same") {
+			t.Errorf("install %d failed without naming the other install: exit %d\n%s", n, res.code, res.stderr)
+		}
+	}
+	if results[0].code != 0 || results[1].code != 0 {
+		return // one (or both) said so: a rerun settles it
+	}
+	tokens := map[string]bool{}
+	for name, key := range map[string]string{"same": "DELEGATE_TOKEN", "same-upgrader-token": "UPGRADER_TOKEN"} {
+		s, err := env.client.CoreV1().Secrets(ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[string(s.Data[key])] = true
+	}
+	if len(tokens) != 1 {
+		t.Errorf("both installs reported success over a mix of their tokens: %v", tokens)
+	}
+}
+
+// TestUpgradeInterruptedRollsBack: Ctrl-C during an upgrade's rollout rolls it back and says
+// so, instead of leaving the new revision half rolled out (issue 12, point 12).
+func TestUpgradeInterruptedRollsBack(t *testing.T) {
+	t.Parallel()
+	ns := testNamespace(t, "interrupt")
+	const name = "interrupted"
+	firstImage := "harness/delegate:26.02.88404"
+	res := plugin(t, "install", name, "-n", ns, "--account-id", "e2eAccount01", "--token-file", tokenFile(t),
+		"--image", firstImage, "--min-ready-seconds", "1", "--timeout", "2m", "--support-matrix", matrixWithServer(t))
+	if res.code != 0 {
+		t.Fatalf("install: exit %d\n%s", res.code, res.stderr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	upgrade := exec.CommandContext(ctx, env.plugin, "upgrade", name, "-n", ns, "--image", localcluster.CrashLoopImage, "--timeout", "2m")
+	upgrade.Env = append(os.Environ(), "KUBECONFIG="+env.kubeconfig)
+	var stderr bytes.Buffer
+	upgrade.Stderr = &stderr
+	stdout, err := upgrade.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := upgrade.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	scanner := bufio.NewScanner(stdout)
+	for scanner.Scan() {
+		out.WriteString(scanner.Text() + "\n")
+		if strings.HasPrefix(scanner.Text(), "deployment.apps/"+name+" configured") || strings.HasPrefix(scanner.Text(), "deployment/"+name+" configured") {
+			// The new revision is applied and rolling out: as a user pressing Ctrl-C.
+			if err := upgrade.Process.Signal(os.Interrupt); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	err = upgrade.Wait()
+	if err == nil || !strings.Contains(stderr.String(), "interrupted") || !strings.Contains(stderr.String(), "rolled back") {
+		t.Fatalf("the interrupted upgrade: %v, want an exit 1 saying it was interrupted and rolled back\nstdout:\n%s\nstderr:\n%s", err, out.String(), stderr.String())
+	}
+	if image, _ := deploymentImage(t, ns, name); image != firstImage {
+		t.Errorf("after the interrupted upgrade the Deployment runs %s, want %s", image, firstImage)
+	}
+}
+
+// TestUpgradeKeepsProxyCredentials: an upgrade of a delegate with proxy credentials needs no
+// proxy flag, and keeps the credentials' Secret (issue 12, point 11).
+func TestUpgradeKeepsProxyCredentials(t *testing.T) {
+	t.Parallel()
+	ns := testNamespace(t, "proxy")
+	password := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(password, []byte("proxy-pa55\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := plugin(t, "install", "proxied", "-n", ns, "--account-id", "e2eAccount01", "--token-file", tokenFile(t), "--wait=false",
+		"--proxy-host", "proxy.example.com", "--proxy-port", "3128", "--proxy-user", "u", "--proxy-password-file", password,
+		"--support-matrix", matrixWithServer(t))
+	if res.code != 0 {
+		t.Fatalf("install: exit %d\n%s", res.code, res.stderr)
+	}
+	res = plugin(t, "upgrade", "proxied", "-n", ns, "--replicas", "1", "--wait=false", "--atomic=false")
+	if res.code != 0 {
+		t.Fatalf("upgrade --replicas 1: exit %d\n%s", res.code, res.stderr)
+	}
+	s, err := env.client.CoreV1().Secrets(ns).Get(context.Background(), "proxied-proxy", metav1.GetOptions{})
+	if err != nil || string(s.Data["PROXY_PASSWORD"]) != "proxy-pa55" {
+		t.Errorf("the proxy Secret after the upgrade: %v", err)
+	}
+	cm, err := env.client.CoreV1().ConfigMaps(ns).Get(context.Background(), "proxied-proxy", metav1.GetOptions{})
+	if err != nil || cm.Data["PROXY_SCHEME"] != "http" {
+		t.Errorf("the proxy ConfigMap's scheme: %v %v, want the documented default http", cm.Data, err)
 	}
 }
