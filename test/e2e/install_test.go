@@ -334,6 +334,7 @@ func TestInstallBadInputs(t *testing.T) {
 		{"http endpoint", []string{"install", "d", "--manager-endpoint", "http://app.harness.io"}, []string{"--manager-endpoint", "https://"}},
 		{"bad image", []string{"install", "d", "--image", "Harness/Delegate:?"}, []string{"--image", "not an image reference"}},
 		{"zero replicas", []string{"install", "d", "--replicas", "0"}, []string{"--replicas", "at least 1"}},
+		{"replicas beyond sizing", []string{"install", "d", "--replicas", "100000"}, []string{"--replicas", "more than the 8 replicas", "--force"}},
 		{"bad cpu", []string{"install", "d", "--cpu", "lots"}, []string{"--cpu", "500m"}},
 		{"bad memory", []string{"install", "d", "--memory", "2GB"}, []string{"--memory", "2048Mi"}},
 		{"bad role", []string{"install", "d", "--role", "Not A Role"}, []string{"--role", "cluster-admin"}},
@@ -349,6 +350,7 @@ func TestInstallBadInputs(t *testing.T) {
 		{"upgrade bad memory", []string{"upgrade", "d", "--memory", "lots"}, []string{"--memory", "2048Mi"}},
 		{"upgrade atomic without wait", []string{"upgrade", "d", "--image", "harness/delegate:1", "--wait=false"}, []string{"--atomic", "--wait"}},
 		{"uninstall without a terminal", []string{"uninstall", "d"}, []string{"--yes"}},
+		{"collect too many workers", []string{"collect", "--workers", "100000"}, []string{"--workers", "at most 64"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
