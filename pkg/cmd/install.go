@@ -36,11 +36,11 @@ type InstallOptions struct {
 	ShowSecrets    bool
 	SkipPreflight  bool
 	ForceConflicts bool
+	Wait           bool
+	Timeout        time.Duration
+	SupportMatrix  string
 	// Force installs more replicas than the documented sizing covers.
-	Force         bool
-	Wait          bool
-	Timeout       time.Duration
-	SupportMatrix string
+	Force bool
 
 	namespace string
 	values    install.Values
