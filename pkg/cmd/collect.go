@@ -92,7 +92,7 @@ collection was interrupted or lost the API server: index.json says what is missi
 	f := cmd.Flags()
 	f.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Collect the delegates of every namespace")
 	f.StringVarP(&o.Output, "output-file", "O", "", "Where to write the bundle; - for stdout (default: delegate-bundle-<scope>-<UTC time>.tar.gz)")
-	f.IntVar(&o.Workers, "workers", 8, "Tasks (one pod's description and logs, ...) run at once")
+	f.IntVar(&o.Workers, "workers", 8, fmt.Sprintf("Tasks (one pod's description and logs, ...) run at once, at most %d", maxCollectWorkers))
 	f.DurationVar(&o.Since, "since", 0, "Only log lines newer than this, e.g. 1h (default: no bound)")
 	f.Int64Var(&o.Tail, "tail", 10000, "Lines from the end of each container log; -1 for all")
 	f.Int64Var(&o.LimitBytes, "limit-bytes", 10<<20, "Most bytes read of each container log")
@@ -121,6 +121,12 @@ func (o *CollectOptions) Complete() error {
 	return nil
 }
 
+// maxCollectWorkers caps --workers. Each worker keeps a pod's log streams and requests open
+// against the API server, which by default serves 400 requests in flight for all its
+// clients together (--max-requests-inflight); 64 leaves room for everyone else, and more
+// workers only queue there, while each one's buffers still cost memory here.
+const maxCollectWorkers = 64
+
 // Validate checks the flags before anything is asked of the cluster.
 func (o *CollectOptions) Validate() error {
 	switch {
@@ -128,6 +134,8 @@ func (o *CollectOptions) Validate() error {
 		return errors.New("a delegate NAME and --all-namespaces do not go together: name the namespace with -n")
 	case o.Workers < 1:
 		return fmt.Errorf("--workers %d: at least 1", o.Workers)
+	case o.Workers > maxCollectWorkers:
+		return fmt.Errorf("--workers %d: at most %d", o.Workers, maxCollectWorkers)
 	case o.Since < 0:
 		return fmt.Errorf("--since %s: must not be negative", o.Since)
 	case o.Tail < -1:

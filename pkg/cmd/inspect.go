@@ -269,10 +269,13 @@ func tokenDetail(t delegate.TokenRef) string {
 	if t.Present != nil {
 		state = map[bool]string{true: "present", false: "MISSING or empty"}[*t.Present]
 	}
-	switch t.Source {
-	case delegate.TokenFromSecret:
+	switch {
+	case t.Source == delegate.TokenFromSecret && t.Present == nil:
+		// Unknown is not missing: the user may not read Secrets.
+		return fmt.Sprintf("Secret %s, key %s: unknown (Secrets not readable)", t.SecretName, t.SecretKey)
+	case t.Source == delegate.TokenFromSecret:
 		return fmt.Sprintf("Secret %s, key %s (%s)", t.SecretName, t.SecretKey, state)
-	case delegate.TokenInline:
+	case t.Source == delegate.TokenInline:
 		return fmt.Sprintf("inline in the pod spec as %s (%s): anyone who can read the workload can read it", t.Variable, state)
 	}
 	return "MISSING: no DELEGATE_TOKEN in the delegate's environment"

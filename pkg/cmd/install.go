@@ -41,6 +41,8 @@ type InstallOptions struct {
 	Wait           bool
 	Timeout        time.Duration
 	SupportMatrix  string
+	// Force installs more replicas than the documented sizing covers.
+	Force bool
 
 	namespace string
 	values    install.Values
@@ -115,6 +117,7 @@ them over). The namespace (default harness-delegate-ng) is created when missing.
 	o.settings.addAll(cmd.Flags())
 	addApplyFlags(cmd, &o.DryRun, &o.Output, &o.ShowSecrets, &o.ForceConflicts, &o.Wait, &o.Timeout)
 	cmd.Flags().BoolVar(&o.SkipPreflight, "skip-preflight", false, "Install even when a preflight check fails")
+	cmd.Flags().BoolVar(&o.Force, "force", false, fmt.Sprintf("Install more than %d replicas, the most the documented delegate sizing covers", install.MaxSizedReplicas))
 	cmd.Flags().StringVar(&o.SupportMatrix, "support-matrix", "", "YAML file replacing the embedded list of supported Kubernetes versions, for the preflight")
 	return cmd
 }
@@ -173,7 +176,13 @@ func (o *InstallOptions) Validate() error {
 	if msgs := namespaceErrors(o.namespace); msgs != "" {
 		return fmt.Errorf("-n/--namespace %q is not a namespace name: %s", o.namespace, msgs)
 	}
-	return install.Validate(o.values, true)
+	if err := install.Validate(o.values, true); err != nil {
+		return err
+	}
+	if err := install.ValidateReplicasSized(o.values); err != nil && !o.Force {
+		return fmt.Errorf("%w; pass --force to install that many anyway", err)
+	}
+	return nil
 }
 
 // validateTimeout refuses a timeout that would end every wait before its first look.

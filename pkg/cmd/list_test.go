@@ -3,6 +3,7 @@ package cmd
 import (
 	"bytes"
 	"encoding/json"
+	"k8s.io/utils/ptr"
 	"strings"
 	"testing"
 	"time"
@@ -172,6 +173,23 @@ func TestPrintInspectionNeverShowsAValue(t *testing.T) {
 			if strings.Contains(out, value) {
 				t.Errorf("-o %s shows the value %q:\n%s", format, value, out)
 			}
+		}
+	}
+}
+
+// A read-only user cannot read the token's Secret: inspect says unknown, never missing.
+func TestInspectTokenUnknownWhenSecretsAreNotReadable(t *testing.T) {
+	cases := []struct {
+		token delegate.TokenRef
+		want  string
+	}{
+		{delegate.TokenRef{Source: delegate.TokenFromSecret, SecretName: "prod", SecretKey: "DELEGATE_TOKEN"}, "Secret prod, key DELEGATE_TOKEN: unknown (Secrets not readable)"},
+		{delegate.TokenRef{Source: delegate.TokenFromSecret, SecretName: "prod", SecretKey: "DELEGATE_TOKEN", Present: ptr.To(true)}, "Secret prod, key DELEGATE_TOKEN (present)"},
+		{delegate.TokenRef{Source: delegate.TokenMissing}, "MISSING: no DELEGATE_TOKEN in the delegate's environment"},
+	}
+	for _, tc := range cases {
+		if got := tokenDetail(tc.token); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.token, got, tc.want)
 		}
 	}
 }

@@ -40,6 +40,15 @@ func resolveEnv(objs *Objects, ns string, c *corev1.Container) environment {
 		case from.SecretRef != nil:
 			keys, readable := objs.Secrets[ns+"/"+from.SecretRef.Name]
 			if !readable {
+				// Its keys are unknown, so a token it may hold is unknown too (present nil),
+				// never missing: a read-only user must not be told to create the token. A
+				// token already traced to a Secret keeps that Secret: the first one named is
+				// the likelier source (install's optional proxy Secret comes after the token's).
+				for _, name := range tokenVariables {
+					if env[from.Prefix+name].secretName == "" {
+						env[from.Prefix+name] = envVar{secretName: from.SecretRef.Name, secretKey: name}
+					}
+				}
 				continue
 			}
 			for k, nonEmpty := range keys {

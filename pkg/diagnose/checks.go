@@ -226,7 +226,8 @@ func checkToken(s *Snapshot) []Finding {
 			return Finding{Verdict: Fail, Finding: "no DELEGATE_TOKEN in the delegate's environment",
 				Hint: "the delegate cannot register without its token; put it in a Secret and reference it: kubectl create secret generic " + d.Name + "-token -n " + d.Namespace + " --from-literal=DELEGATE_TOKEN=<token>"}
 		case t.Present == nil:
-			return Finding{Verdict: Skip, Finding: fmt.Sprintf("Secret %s could not be read with this kubeconfig's permissions", t.SecretName)}
+			// Unknown is not missing: a read-only user is never told to create a token.
+			return Finding{Verdict: Skip, Finding: fmt.Sprintf("token in Secret %s, key %s: unknown (Secrets not readable): the Secret could not be read with this kubeconfig's permissions", t.SecretName, t.SecretKey)}
 		case !*t.Present && t.Source == delegate.TokenFromSecret:
 			return Finding{Verdict: Fail, Finding: fmt.Sprintf("Secret %s has no non-empty key %s", t.SecretName, t.SecretKey),
 				Hint: fmt.Sprintf("create or fix it: kubectl create secret generic %s -n %s --from-literal=%s=<token> (delete the empty one first)", t.SecretName, d.Namespace, t.SecretKey)}

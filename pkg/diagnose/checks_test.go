@@ -239,15 +239,20 @@ func TestToken(t *testing.T) {
 	}{
 		{delegate.TokenRef{Source: delegate.TokenMissing}, Fail, "no DELEGATE_TOKEN"},
 		{delegate.TokenRef{Source: delegate.TokenFromSecret, SecretName: "prod", SecretKey: "DELEGATE_TOKEN", Present: boolp(false)}, Fail, "no non-empty key DELEGATE_TOKEN"},
-		{delegate.TokenRef{Source: delegate.TokenFromSecret, SecretName: "prod", SecretKey: "DELEGATE_TOKEN"}, Skip, "could not be read"},
+		// A read-only user: unknown, and no hint to create a token that may be there.
+		{delegate.TokenRef{Source: delegate.TokenFromSecret, SecretName: "prod", SecretKey: "DELEGATE_TOKEN"}, Skip, "unknown (Secrets not readable)"},
 		{delegate.TokenRef{Source: delegate.TokenInline, Variable: "ACCOUNT_SECRET", Present: boolp(true)}, Warn, "inline"},
 		{delegate.TokenRef{Source: delegate.TokenInline, Variable: "DELEGATE_TOKEN", Present: boolp(false)}, Fail, "empty"},
 	}
 	for _, tc := range cases {
 		d := healthy()
 		d.Token = tc.token
-		if f := only(t, checkToken, snapshot(d)); f.Verdict != tc.want || !strings.Contains(f.Finding, tc.says) {
+		f := only(t, checkToken, snapshot(d))
+		if f.Verdict != tc.want || !strings.Contains(f.Finding, tc.says) {
 			t.Errorf("%+v: %s %q", tc.token, f.Verdict, f.Finding)
+		}
+		if f.Verdict == Skip && f.Hint != "" {
+			t.Errorf("%+v: a skipped check gives no fix: %q", tc.token, f.Hint)
 		}
 	}
 }

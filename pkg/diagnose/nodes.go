@@ -37,13 +37,18 @@ type NodeCapacity struct {
 // replica could not be placed; a healthy cluster is checked without it.
 func needsNodeCapacity(ds []delegate.Delegate) bool {
 	for _, d := range ds {
-		for _, p := range d.Pods {
-			if p.Node == "" {
-				return true
-			}
+		if unplacedReplicas(d) > 0 {
+			return true
 		}
 	}
 	return false
+}
+
+// unplacedReplicas counts the replicas the scheduler still has to place: pods without a
+// node, and desired replicas that have no pod yet (a planned install has none at all). It
+// counts rather than lists, so a million planned replicas cost nothing.
+func unplacedReplicas(d delegate.Delegate) int64 {
+	return unplacedPods(d) + max(0, int64(d.Replicas.Desired)-int64(len(d.Pods)))
 }
 
 // gatherNodeCapacity lists the nodes and every non-terminated pod (paginated, 500 a page)
@@ -103,12 +108,7 @@ func gatherNodeCapacity(ctx context.Context, client kubernetes.Interface) ([]Nod
 func checkNodeFit(s *Snapshot) []Finding {
 	var objects []corev1.Node // built once, for the first delegate with a replica to place
 	return perDelegate(s, func(d delegate.Delegate) Finding {
-		unplaced := 0
-		for _, p := range d.Pods {
-			if p.Node == "" {
-				unplaced++
-			}
-		}
+		unplaced := unplacedReplicas(d)
 		if unplaced == 0 {
 			return Finding{Verdict: Pass, Finding: fmt.Sprintf("all %d replica(s) placed on nodes", len(d.Pods))}
 		}
@@ -368,9 +368,95 @@ func nearestExcluded(excluded []excludedNode) excludedNode {
 	})
 }
 
-// nodeFit weighs every node for one replica of d; objects are the nodes as nodeObjects
-// builds them.
-func nodeFit(d delegate.Delegate, unplaced int, nodes []NodeCapacity, objects []corev1.Node) Finding {
+// replicasOn is how many more replicas requesting needCPU and needMem node n takes: its
+// free cpu, memory and pod slots, each divided by one replica's share. limit caps it, and
+// stands for "no bound" where a replica requests nothing of a resource. Only integers: the
+// count of a million replicas costs no more than the count of one.
+func replicasOn(n NodeCapacity, needCPU, needMem *resource.Quantity, limit int64) int64 {
+	fits := limit
+	if n.PodsAllocatable > 0 {
+		fits = min(fits, max(0, n.PodsAllocatable-n.PodsScheduled))
+	}
+	if need := needCPU.MilliValue(); need > 0 {
+		fits = min(fits, max(0, (n.AllocatableCPU.MilliValue()-n.RequestedCPU.MilliValue())/need))
+	}
+	if need := needMem.Value(); need > 0 {
+		fits = min(fits, max(0, (n.AllocatableMem.Value()-n.RequestedMem.Value())/need))
+	}
+	return fits
+}
+
+// withReplicas is n with k more replicas requesting needCPU and needMem on it. k never
+// exceeds what replicasOn allows, so the products stay within the node's own sizes.
+func withReplicas(n NodeCapacity, k int64, needCPU, needMem *resource.Quantity) NodeCapacity {
+	n.RequestedCPU = n.RequestedCPU.DeepCopy()
+	n.RequestedMem = n.RequestedMem.DeepCopy()
+	n.RequestedCPU.Add(*resource.NewMilliQuantity(k*needCPU.MilliValue(), resource.DecimalSI))
+	n.RequestedMem.Add(*resource.NewQuantity(k*needMem.Value(), resource.BinarySI))
+	n.PodsScheduled += k
+	return n
+}
+
+// placed is one candidate node's share of the replicas to place.
+type placed struct {
+	index int
+	count int64
+}
+
+// packReplicas places unplaced identical replicas on the candidate nodes, most room first,
+// as many on each as it takes. For identical replicas the total placed is the same in any
+// order the scheduler may choose; most-room-first only decides which nodes the finding
+// names first.
+func packReplicas(candidates []int, nodes []NodeCapacity, needCPU, needMem *resource.Quantity, unplaced int64) (shares []placed, total int64) {
+	for _, i := range candidates {
+		if k := replicasOn(nodes[i], needCPU, needMem, unplaced); k > 0 {
+			shares = append(shares, placed{i, k})
+		}
+	}
+	slices.SortStableFunc(shares, func(a, b placed) int { return cmp.Compare(b.count, a.count) })
+	left := unplaced
+	for j := range shares {
+		shares[j].count = min(shares[j].count, left)
+		left -= shares[j].count
+	}
+	shares = slices.DeleteFunc(shares, func(p placed) bool { return p.count == 0 })
+	return shares, unplaced - left
+}
+
+// sharesSummary says which nodes take how many replicas, e.g. "a takes 3, b takes 1";
+// past five nodes the rest are counted.
+func sharesSummary(shares []placed, nodes []NodeCapacity) string {
+	const named = 5
+	parts := make([]string, 0, min(len(shares), named)+1)
+	for _, p := range shares[:min(len(shares), named)] {
+		parts = append(parts, fmt.Sprintf("%s takes %d", nodes[p.index].Name, p.count))
+	}
+	if rest := len(shares) - named; rest > 0 {
+		parts = append(parts, fmt.Sprintf("%d more node(s) take the rest", rest))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// nextShort is, once every candidate is full, the candidate that comes closest to taking
+// one more replica, and its room then; ok is false when every candidate is out of pod
+// slots rather than short of cpu or memory.
+func nextShort(candidates []int, shares []placed, nodes []NodeCapacity, needCPU, needMem *resource.Quantity) (closest room, ok bool) {
+	took := map[int]int64{}
+	for _, p := range shares {
+		took[p.index] = p.count
+	}
+	for _, i := range candidates {
+		r := roomOn(withReplicas(nodes[i], took[i], needCPU, needMem), needCPU, needMem)
+		if r.shortfall > 0 && (!ok || r.shortfall < closest.shortfall) {
+			closest, ok = r, true
+		}
+	}
+	return closest, ok
+}
+
+// nodeFit places every unplaced replica of d on the nodes the scheduler may use; objects
+// are the nodes as nodeObjects builds them.
+func nodeFit(d delegate.Delegate, unplaced int64, nodes []NodeCapacity, objects []corev1.Node) Finding {
 	needCPU, needMem := d.Resources.Requests.Cpu(), d.Resources.Requests.Memory()
 	need := fmt.Sprintf("cpu %s, memory %s", quantity(needCPU), quantity(needMem))
 	f := Finding{Verdict: Fail, Subject: subject(d)}
@@ -381,8 +467,8 @@ func nodeFit(d delegate.Delegate, unplaced int, nodes []NodeCapacity, objects []
 	}
 	p := newPlacement(d.Workload)
 	var fits []string
+	var candidates []int
 	var closest room // the candidate that comes closest, while none fits
-	candidates := 0
 	excluded := make([]excludedNode, 0, len(nodes))
 	for i, n := range nodes {
 		r := roomOn(n, needCPU, needMem)
@@ -393,32 +479,66 @@ func nodeFit(d delegate.Delegate, unplaced int, nodes []NodeCapacity, objects []
 		if r.shortfall == 0 {
 			fits = append(fits, n.Name)
 		}
-		if candidates++; candidates == 1 || r.shortfall < closest.shortfall {
+		if candidates = append(candidates, i); len(candidates) == 1 || r.shortfall < closest.shortfall {
 			closest = r
 		}
 	}
-	if len(fits) > 0 {
+	shares, total := packReplicas(candidates, nodes, needCPU, needMem, unplaced)
+	if total == unplaced {
+		all := "all of them"
+		if unplaced == 1 {
+			all = "one"
+		}
 		return Finding{Verdict: Pass, Subject: subject(d),
-			Finding: fmt.Sprintf("%d replica(s) not placed, but %s have room for one (%s): the scheduler's event says what else holds them", unplaced, strings.Join(fits, ", "), need)}
+			Finding: fmt.Sprintf("%d replica(s) not placed, but %s have room for %s (%s): the scheduler's event says what else holds them", unplaced, strings.Join(fits, ", "), all, need)}
 	}
-	if candidates > 0 {
+	// A node kept out by a selector or taint may have the room the candidates lack.
+	orExcluded := func() string {
+		if len(excluded) == 0 {
+			return ""
+		}
+		if nearest := nearestExcluded(excluded); nearest.shortfall == 0 {
+			return "; or " + excludedHint(nearest, roomOn(nodes[nearest.index], needCPU, needMem))
+		}
+		return ""
+	}
+	switch {
+	case total > 0:
+		f.Finding = fmt.Sprintf("only %d of %d replica(s) fit (%s each): %s", total, unplaced, need, sharesSummary(shares, nodes))
+		if short, ok := nextShort(candidates, shares, nodes, needCPU, needMem); ok {
+			f.Finding += "; then the closest node " + short.String()
+		} else {
+			f.Finding += "; then every node runs as many pods as it may"
+		}
+		if len(excluded) > 0 {
+			f.Finding += "; " + excludedSummary(excluded, len(nodes))
+		}
+		f.Hint = fmt.Sprintf("add nodes or capacity for %d more replica(s), lower the replicas to %d, or lower the delegate's requests (not below 0.5 CPU and 2Gi per replica)",
+			unplaced-total, int64(len(d.Pods))-unplacedPods(d)+total) + orExcluded()
+		return f
+	case len(candidates) > 0:
 		f.Finding = fmt.Sprintf("no node has room for a replica (%s): closest node %s", need, closest)
 		if len(excluded) > 0 {
 			f.Finding += "; " + excludedSummary(excluded, len(nodes))
 		}
-		f.Hint = "add a node or capacity, free room on a node, or lower the delegate's requests (not below 0.5 CPU and 2Gi per replica)"
-		// A node kept out by a selector or taint may have the room the candidates lack.
-		if len(excluded) > 0 {
-			if nearest := nearestExcluded(excluded); nearest.shortfall == 0 {
-				f.Hint += "; or " + excludedHint(nearest, roomOn(nodes[nearest.index], needCPU, needMem))
-			}
-		}
+		f.Hint = "add a node or capacity, free room on a node, or lower the delegate's requests (not below 0.5 CPU and 2Gi per replica)" + orExcluded()
 		return f
 	}
 	f.Finding = fmt.Sprintf("no node may take a replica (%s): %s", need, excludedSummary(excluded, len(nodes)))
 	nearest := nearestExcluded(excluded)
 	f.Hint = excludedHint(nearest, roomOn(nodes[nearest.index], needCPU, needMem))
 	return f
+}
+
+// unplacedPods are d's pods that have no node.
+func unplacedPods(d delegate.Delegate) int64 {
+	var n int64
+	for _, p := range d.Pods {
+		if p.Node == "" {
+			n++
+		}
+	}
+	return n
 }
 
 // excludedHint names the node that needs the least change and each change it needs.

@@ -135,6 +135,59 @@ func TestNodeFit(t *testing.T) {
 	}
 }
 
+// TestNodeFitPlacesEveryReplica: --replicas 100000 passed because one node had room for
+// one replica. Every replica is placed now, as many on each node as its free cpu, memory
+// and pod slots allow, and the finding says how many fit and which node is short by how much.
+func TestNodeFitPlacesEveryReplica(t *testing.T) {
+	roomy := node("a", "4", "8Gi", "0", "0")  // takes 4 (memory)
+	half := node("b", "4", "8Gi", "1", "4Gi") // takes 2 (memory), then has cpu 1 left
+	slots := node("c", "8", "16Gi", "0", "0") // takes 8, but only 2 pod slots are left
+	slots.PodsScheduled = slots.PodsAllocatable - 2
+	tainted := withNode("d", taint("dedicated", "infra", corev1.TaintEffectNoSchedule))
+	cases := []struct {
+		name     string
+		replicas int32
+		pods     []delegate.Pod
+		nodes    []NodeCapacity
+		want     Verdict
+		says     string
+		hint     string
+	}{
+		{"all fit on one node", 3, nil, []NodeCapacity{roomy}, Pass, "3 replica(s) not placed, but a have room for all of them (cpu 1, memory 2Gi)", ""},
+		{"all fit across nodes", 6, nil, []NodeCapacity{roomy, half}, Pass, "6 replica(s) not placed, but a, b have room for all of them", ""},
+		{"some fit", 100000, nil, []NodeCapacity{half, roomy}, Fail,
+			"only 6 of 100000 replica(s) fit (cpu 1, memory 2Gi each): a takes 4, b takes 2; then the closest node b has cpu 1 and memory 0 free, short of memory by 2Gi",
+			"add nodes or capacity for 99994 more replica(s), lower the replicas to 6, or lower the delegate's requests"},
+		{"pod slots bound a node", 5, nil, []NodeCapacity{slots}, Fail,
+			"only 2 of 5 replica(s) fit (cpu 1, memory 2Gi each): c takes 2; then every node runs as many pods as it may", "for 3 more replica(s), lower the replicas to 2"},
+		{"an excluded node is counted and offered", 5, nil, []NodeCapacity{roomy, tainted}, Fail,
+			"only 4 of 5 replica(s) fit (cpu 1, memory 2Gi each): a takes 4; then the closest node a has cpu 0 and memory 0 free, short of cpu by 1 and memory by 2Gi; 1 of 2 nodes excluded: 1 tainted dedicated=infra:NoSchedule",
+			"; or node d has the cpu and memory for a replica but is tainted"},
+		// A live delegate: two pods run, a third is Pending and two more have no pod yet.
+		{"live: pending pods and pods not yet made", 5,
+			[]delegate.Pod{{Name: "p1", Node: "x"}, {Name: "p2", Node: "x"}, {Name: "p3", Phase: "Pending"}}, []NodeCapacity{half}, Fail,
+			"only 2 of 3 replica(s) fit", "for 1 more replica(s), lower the replicas to 4"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := healthy()
+			d.Pods, d.Replicas.Desired = tc.pods, tc.replicas
+			s := snapshot(d)
+			s.Nodes = tc.nodes
+			f := only(t, checkNodeFit, s)
+			if f.Verdict != tc.want || !strings.Contains(f.Finding, tc.says) {
+				t.Errorf("%s %q\nwant %s %q", f.Verdict, f.Finding, tc.want, tc.says)
+			}
+			if !strings.Contains(f.Hint, tc.hint) {
+				t.Errorf("hint %q lacks %q", f.Hint, tc.hint)
+			}
+		})
+	}
+	if !needsNodeCapacity([]delegate.Delegate{func() delegate.Delegate { d := healthy(); d.Replicas.Desired = 3; return d }()}) {
+		t.Error("replicas without a pod yet are to be placed: the nodes are read")
+	}
+}
+
 func TestNodeFitSkipsWithoutNodesAndPassesPlacedReplicas(t *testing.T) {
 	s := snapshot(pendingDelegate())
 	s.NodesError = "node capacity could not be read: nodes is forbidden"

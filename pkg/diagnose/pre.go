@@ -278,13 +278,11 @@ func checkPreConflicts(s *Snapshot) []Finding {
 }
 
 // PlannedDelegate is the delegate an install would make, for the capacity checks: no pods
-// yet, so every replica is unplaced and node fit weighs them all.
+// yet, so every desired replica is unplaced and node fit weighs them all. The replicas are
+// a count, not a pod each: doctor --pre --replicas 1000000 must not allocate a million pods.
 func PlannedDelegate(namespace, name string, replicas int32, requests, limits corev1.ResourceList) delegate.Delegate {
 	d := delegate.Delegate{Name: name, Namespace: namespace, Replicas: delegate.Replicas{Desired: replicas}}
 	d.Resources.Requests = requests
 	d.Resources.Limits = limits
-	for i := int32(0); i < replicas; i++ {
-		d.Pods = append(d.Pods, delegate.Pod{Name: fmt.Sprintf("%s-planned-%d", name, i+1)})
-	}
 	return d
 }

@@ -235,19 +235,33 @@ func TestPreConflicts(t *testing.T) {
 func TestPlannedDelegate(t *testing.T) {
 	req, lim := chartResources("1", "2Gi")
 	d := PlannedDelegate("ns", "prod", 3, req, lim)
-	if d.Name != "prod" || d.Namespace != "ns" || d.Replicas.Desired != 3 || len(d.Pods) != 3 {
+	if d.Name != "prod" || d.Namespace != "ns" || d.Replicas.Desired != 3 {
 		t.Fatalf("%+v", d)
 	}
-	for i, p := range d.Pods {
-		if p.Node != "" {
-			t.Errorf("planned pod %d is placed on %s", i, p.Node)
-		}
-	}
-	if d.Pods[0].Name == d.Pods[1].Name {
-		t.Errorf("planned pods share a name")
+	// No pods yet: every desired replica is to be placed, counted rather than listed.
+	if len(d.Pods) != 0 || unplacedReplicas(d) != 3 {
+		t.Errorf("%d planned pods, %d unplaced replicas; want 0 and 3", len(d.Pods), unplacedReplicas(d))
 	}
 	if !d.Resources.Requests.Memory().Equal(resource.MustParse("2Gi")) {
 		t.Errorf("requests %v", d.Resources.Requests)
+	}
+}
+
+// doctor --pre --replicas 1000000 took 400 MB: a pod per planned replica. Planning and
+// placing a million replicas now costs what one does.
+func TestPrePlannedCapacityCountsReplicas(t *testing.T) {
+	req, lim := chartResources("1", "2Gi")
+	s := preSnapshot()
+	var f Finding
+	allocs := testing.AllocsPerRun(1, func() {
+		s.Delegates = []delegate.Delegate{PlannedDelegate("harness-delegate-ng", "prod", 1_000_000, req, lim)}
+		f = one(t, s, "DLG-203")
+	})
+	if allocs > 2000 {
+		t.Errorf("planning and placing 1000000 replicas made %.0f allocations; it should not grow with the replicas", allocs)
+	}
+	if f.Verdict != Fail || !strings.Contains(f.Finding, "only 3 of 1000000 replica(s) fit") {
+		t.Errorf("%s %q", f.Verdict, f.Finding)
 	}
 }
 
@@ -266,7 +280,10 @@ func TestPrePlannedCapacity(t *testing.T) {
 		{"too little cpu", "250m", "2Gi", nil, "", "DLG-201", Fail, "cpu 250m < 500m"},
 		{"enough", "500m", "2Gi", nil, "", "DLG-201", Pass, "each replica requests cpu 500m"},
 		{"limit below minimum", "1", "1Gi", nil, "", "DLG-202", Fail, "memory limit 1Gi is below the documented minimum"},
-		{"fits", "1", "2Gi", []NodeCapacity{capacity("n1", "2", "4Gi", "500m", "1Gi")}, "", "DLG-203", Pass, "n1 have room"},
+		{"fits", "1", "2Gi", []NodeCapacity{capacity("n1", "4", "8Gi", "500m", "1Gi")}, "", "DLG-203", Pass, "n1 have room for all of them"},
+		// Room for one replica is not room for two: every replica is placed.
+		{"room for one of two", "1", "2Gi", []NodeCapacity{capacity("n1", "2", "4Gi", "500m", "1Gi")}, "", "DLG-203", Fail,
+			"only 1 of 2 replica(s) fit (cpu 1, memory 2Gi each): n1 takes 1; then the closest node n1 has cpu 500m and memory 1Gi free, short of cpu by 500m and memory by 1Gi"},
 		{"no room", "1", "4Gi", []NodeCapacity{capacity("n1", "2", "4Gi", "500m", "1Gi"), capacity("n2", "2", "4Gi", "1500m", "3Gi")}, "", "DLG-203", Fail, "closest node n1"},
 		{"cordoned", "1", "2Gi", []NodeCapacity{func() NodeCapacity { n := capacity("n1", "8", "16Gi", "0", "0"); n.Schedulable = false; return n }()}, "", "DLG-203", Fail, "cordoned"},
 		{"nodes unreadable", "1", "2Gi", nil, "node capacity could not be read: forbidden", "DLG-203", Skip, "forbidden"},

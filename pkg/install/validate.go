@@ -297,3 +297,20 @@ func hasEmptyEntry(list string) bool {
 	}
 	return false
 }
+
+// MaxSizedReplicas is the most replicas the documented sizing covers: the Harness delegate
+// requirements list 1, 2, 4 and 8 replicas (2 GB and 0.5 CPU each). A larger count is most
+// likely a typo (--replicas 100000 once made 17,058 pods before the cluster gave out), so
+// whoever takes settings from people asks for it to be confirmed.
+const MaxSizedReplicas = 8
+
+// ValidateReplicasSized refuses more replicas than MaxSizedReplicas; it is apart from
+// Validate because a caller may let the user confirm the count (install --force) or only
+// weigh it (doctor --pre places any count on the nodes).
+func ValidateReplicasSized(v Values) error {
+	if v.Replicas == nil || *v.Replicas <= MaxSizedReplicas {
+		return nil
+	}
+	return FieldError{Field: "replicas", Format: "%d is more than the %d replicas the documented delegate sizing covers (1, 2, 4 or 8)",
+		Args: []any{*v.Replicas, MaxSizedReplicas}}
+}

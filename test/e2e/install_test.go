@@ -345,6 +345,7 @@ func TestInstallBadInputs(t *testing.T) {
 		{"http endpoint", []string{"install", "d", "--manager-endpoint", "http://app.harness.io"}, []string{"--manager-endpoint", "https://"}},
 		{"bad image", []string{"install", "d", "--image", "Harness/Delegate:?"}, []string{"--image", "not an image reference"}},
 		{"zero replicas", []string{"install", "d", "--replicas", "0"}, []string{"--replicas", "at least 1"}},
+		{"replicas beyond sizing", []string{"install", "d", "--replicas", "100000"}, []string{"--replicas", "more than the 8 replicas", "--force"}},
 		{"bad cpu", []string{"install", "d", "--cpu", "lots"}, []string{"--cpu", "500m"}},
 		{"bad memory", []string{"install", "d", "--memory", "2GB"}, []string{"--memory", "2048Mi"}},
 		{"bad role", []string{"install", "d", "--role", "Not A Role"}, []string{"--role", "cluster-admin"}},
@@ -377,6 +378,7 @@ func TestInstallBadInputs(t *testing.T) {
 		// Size limits, checked before reading (issue 12, point 3).
 		{"45 MB values file", []string{"install", "d", "-f", hugeValues}, []string{"--values", "larger than the limit of 1 MiB"}},
 		{"10 MB token file", []string{"install", "d", "--token-file", hugeToken}, []string{"--token-file", "larger than the limit of 4 KiB"}},
+		{"collect too many workers", []string{"collect", "--workers", "100000"}, []string{"--workers", "at most 64"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
