@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -31,6 +32,9 @@ type GatherOptions struct {
 	PageSize int64
 	// Workers bounds the GETs of referenced ConfigMaps and Secrets in flight (default 8).
 	Workers int
+	// SecretValues keeps the values of the delegates' Secrets and inline sensitive variables
+	// in Objects.SecretValues, for a redactor; otherwise no value is kept.
+	SecretValues bool
 }
 
 // podSelector is on the pods of every known install method (the chart, the manifest, the
@@ -114,6 +118,10 @@ func Gather(ctx context.Context, client kubernetes.Interface, opts GatherOptions
 		})
 		return err
 	})
+	run("job pods", false, func() (err error) {
+		objs.JobPods, err = listJobPods(ctx, client, ns, opts.PageSize)
+		return err
+	})
 	run("rolebindings", false, func() (err error) {
 		objs.RoleBindings, err = ListAll[rbacv1.RoleBinding](ctx, pageOpts, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return client.RbacV1().RoleBindings(ns).List(ctx, o)
@@ -135,6 +143,23 @@ func Gather(ctx context.Context, client kubernetes.Interface, opts GatherOptions
 	return objs, nil
 }
 
+// sensitiveName is a variable whose value is a secret even when written inline (a token, a
+// PROXY_PASSWORD).
+var sensitiveName = regexp.MustCompile(`(?i)token|secret|passw|private.?key|api.?key|credential`)
+
+// inlineSecretValues are the values of sensitive variables written into the pod spec.
+func inlineSecretValues(spec *corev1.PodSpec) []string {
+	var out []string
+	for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
+		for _, e := range c.Env {
+			if e.Value != "" && sensitiveName.MatchString(e.Name) {
+				out = append(out, e.Value)
+			}
+		}
+	}
+	return out
+}
+
 func scope(ns string) string {
 	if ns == "" {
 		return " in all namespaces"
@@ -152,6 +177,9 @@ func gatherReferenced(ctx context.Context, client kubernetes.Interface, objs *Ob
 			continue
 		}
 		cms, secs := configReferences(w.meta.Namespace, mainContainer(w.template.Spec))
+		if opts.SecretValues {
+			objs.SecretValues = append(objs.SecretValues, inlineSecretValues(&w.template.Spec)...)
+		}
 		for _, k := range cms {
 			configMaps[k] = true
 		}
@@ -200,6 +228,14 @@ func gatherReferenced(ctx context.Context, client kubernetes.Interface, objs *Ob
 					keys[k] = v != ""
 				}
 				objs.Secrets[key] = keys
+				if opts.SecretValues {
+					for _, v := range s.Data {
+						objs.SecretValues = append(objs.SecretValues, string(v))
+					}
+					for _, v := range s.StringData {
+						objs.SecretValues = append(objs.SecretValues, v)
+					}
+				}
 			case apierrors.IsNotFound(err):
 				// A missing Secret is known to hold no keys.
 				objs.Secrets[key] = map[string]bool{}

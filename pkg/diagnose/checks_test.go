@@ -198,6 +198,18 @@ func TestCrashLoop(t *testing.T) {
 	if f := only(t, checkCrashLoop, snapshot(healthy())); f.Verdict != Pass {
 		t.Errorf("healthy: %+v", f)
 	}
+	// The previous log names the cause: one finding says the crash loop and why, with the
+	// cause's fix; the log check leaves that pod to it.
+	s := snapshot(exit1)
+	s.Logs = map[string]PodLogs{"harness-delegate-ng/prod-1": {Previous: "Error occurred while registering delegate with manager\njava.net.UnknownHostException: app.harnes.io: Name or service not known"}}
+	f = only(t, checkCrashLoop, s)
+	if f.Verdict != Fail || !strings.Contains(f.Finding, "CrashLoopBackOff after 3 restarts: the previous instance exited (Error, exit 1) because the manager's host name does not resolve: \"java.net.UnknownHostException: app.harnes.io") ||
+		!strings.Contains(f.Hint, "DNS") {
+		t.Errorf("log cause: %+v", f)
+	}
+	if fs := checkLogs(s); len(fs) != 0 {
+		t.Errorf("the log check repeats the crash loop's cause: %+v", fs)
+	}
 }
 
 func TestImagePullAndContainerConfig(t *testing.T) {
@@ -279,7 +291,8 @@ func TestDelegateVersion(t *testing.T) {
 	}{
 		{"26.09.90000", delegate.Helm, Pass, "supported until 2027-03-01"},
 		{"26.05.89000", delegate.Helm, Warn, "out of support since 2026-11-01"},
-		{"25.10.87000", delegate.Helm, Fail, "end of life on 2026-06-01"},
+		// Harness: an expired delegate keeps working; end of life is a warning.
+		{"25.10.87000", delegate.Helm, Warn, "end of life on 2026-06-01"},
 		{"latest", delegate.Helm, Warn, "latest"},
 		{"my-build", delegate.Manifest, Warn, "names no delegate release"},
 		{"latest", delegate.Legacy, Fail, "legacy StatefulSet"},

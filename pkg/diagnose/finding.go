@@ -41,6 +41,9 @@ type Finding struct {
 	Finding string `json:"finding"`
 	// Hint says why it matters and the exact command or setting that fixes it; empty on pass.
 	Hint string `json:"hint,omitempty"`
+	// Delegate is the "namespace/name" of the delegate the finding is about, when it is
+	// about one (its pods' findings too): the report picks each delegate's cause by it.
+	Delegate string `json:"delegate,omitempty"`
 }
 
 // Subsets are the runs a check belongs to. Like linkerd's check --pre, a run is a selection
