@@ -418,3 +418,49 @@ func TestProbesAndReadiness(t *testing.T) {
 		t.Errorf("healthy: %+v", f)
 	}
 }
+
+// The upgrader's runs: a failed last Job says its reason, its pod's exit code and the end of
+// its log; no success within two schedule periods of creation warns; before the first run
+// the finding, and an old delegate's hint, say when that run moves the image.
+func TestUpgraderRuns(t *testing.T) {
+	hourly := func() delegate.Delegate {
+		d := healthy()
+		d.Upgrader = &delegate.Upgrader{CronJob: "prod-upgrader-job", Schedule: "0 */1 * * *", CreatedAt: now.Add(-30 * time.Minute)}
+		return d
+	}
+	d := hourly()
+	code := int32(1)
+	d.Upgrader.LastSchedule, d.Upgrader.LastResult = ptrTime(now.Add(-10*time.Minute)), "Failed"
+	d.Upgrader.LastJob = &delegate.UpgraderJob{Name: "prod-upgrader-job-29000060", Failed: true, Reason: "BackoffLimitExceeded", Pod: "prod-upgrader-job-29000060-x", ExitCode: &code}
+	s := snapshot(d)
+	s.Logs = map[string]PodLogs{"harness-delegate-ng/prod-upgrader-job-29000060-x": {Current: "l1\nl2\nl3\nl4\nl5\nl6\nupgrade failed: 401 Unauthorized\n\n"}}
+	f := only(t, checkUpgrader, s)
+	if f.Verdict != Warn || !strings.Contains(f.Finding, "Job prod-upgrader-job-29000060, failed: BackoffLimitExceeded; pod prod-upgrader-job-29000060-x exited with code 1; its log ends: l3 | l4 | l5 | l6 | upgrade failed: 401 Unauthorized") ||
+		!strings.Contains(f.Hint, "kubectl logs -n harness-delegate-ng job/prod-upgrader-job-29000060") {
+		t.Errorf("failed run: %+v", f)
+	}
+
+	d = hourly()
+	d.Upgrader.CreatedAt = now.Add(-150 * time.Minute)
+	if f := only(t, checkUpgrader, snapshot(d)); f.Verdict != Warn || !strings.Contains(f.Finding, "no successful run") {
+		t.Errorf("overdue: %+v", f)
+	}
+	d.Upgrader.LastSuccessful = ptrTime(now.Add(-5 * time.Minute))
+	d.Upgrader.LastSchedule = d.Upgrader.LastSuccessful
+	if f := only(t, checkUpgrader, snapshot(d)); f.Verdict != Pass {
+		t.Errorf("succeeded: %+v", f)
+	}
+
+	d = hourly()
+	next := now.Truncate(time.Hour).Add(time.Hour).UTC().Format(time.RFC3339)
+	if f := only(t, checkUpgrader, snapshot(d)); f.Verdict != Pass || !strings.Contains(f.Finding, "first run, at "+next+", will move the image") {
+		t.Errorf("not yet run: %+v (want %s)", f, next)
+	}
+	d.Image.Tag, d.Version = "25.10.87000", "25.10.87000"
+	d.Support = delegate.SupportAt(d.Image.Tag, now)
+	if f := only(t, checkDelegateVersion, snapshot(d)); f.Verdict != Warn || !strings.Contains(f.Hint, "has not run yet: its first run, at "+next) {
+		t.Errorf("old image, upgrader not yet run: %+v", f)
+	}
+}
+
+func ptrTime(t time.Time) *time.Time { return &t }
