@@ -157,7 +157,11 @@ func checkCrashLoop(s *Snapshot) []Finding {
 		}
 		// The log that names why the last instance exited makes this one finding that says
 		// both the symptom and its cause (DLG-501 then leaves the pod to this check).
-		cause, line := crashLogCause(s.Logs[d.Namespace+"/"+p.Name])
+		var cause *logPattern
+		var line string
+		if quotesLogCause(p) {
+			cause, line = crashLogCause(s.Logs[d.Namespace+"/"+p.Name])
+		}
 		switch {
 		case t != nil && t.Reason == "OOMKilled":
 			limit := d.Resources.Limits.Memory()

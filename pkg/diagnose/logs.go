@@ -225,6 +225,12 @@ func crashLogCause(logs PodLogs) (*logPattern, string) {
 	return nil, ""
 }
 
+// quotesLogCause says whether DLG-301 names the pod's log cause: a crash loop, unless the
+// kernel's OOMKilled already says why.
+func quotesLogCause(p delegate.Pod) bool {
+	return p.Waiting == "CrashLoopBackOff" && (p.LastTermination == nil || p.LastTermination.Reason != "OOMKilled")
+}
+
 func checkLogs(s *Snapshot) []Finding {
 	var out []Finding
 	for _, d := range s.Delegates {
@@ -234,7 +240,7 @@ func checkLogs(s *Snapshot) []Finding {
 			if !ok {
 				continue
 			}
-			if cause, _ := crashLogCause(logs); cause != nil && p.Waiting == "CrashLoopBackOff" {
+			if cause, _ := crashLogCause(logs); cause != nil && quotesLogCause(p) {
 				continue // DLG-301 says the crash loop and this cause in one finding
 			}
 			f := Finding{Subject: key, Delegate: subject(d)}
