@@ -87,3 +87,23 @@ func TestCheckLogs(t *testing.T) {
 		t.Error("a pod never started has no logs to judge")
 	}
 }
+
+// The log analyser reads the user's log lines: any text, no panic, a bounded excerpt, and a
+// cause only with the line that shows it.
+func FuzzScanLog(f *testing.F) {
+	f.Add("Error occurred while registering delegate with manager\njava.net.UnknownHostException: x")
+	f.Add("Delegate registered with id 1\nused invalid token")
+	f.Add(strings.Repeat("é", 300) + " java.lang.OutOfMemoryError")
+	f.Fuzz(func(t *testing.T, text string) {
+		failure, line, registered := scanLog(text)
+		if len(line) > 203 {
+			t.Errorf("excerpt of %d bytes", len(line))
+		}
+		if (failure == nil) != (line == "") {
+			t.Errorf("cause %v with line %q", failure, line)
+		}
+		if registered && failure != nil {
+			t.Errorf("registered after a failure that came later: %q", text)
+		}
+	})
+}
