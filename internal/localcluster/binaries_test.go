@@ -140,7 +140,7 @@ func TestWriteStagesIncludesStandardAndCustom(t *testing.T) {
 		names = append(names, filepath.Base(f))
 	}
 	joined := strings.Join(names, ",")
-	for _, want := range []string{"pod-ready.yaml", "pod-crash-loop.yaml", "pod-waiting.yaml"} {
+	for _, want := range []string{"pod-ready.yaml", "pod-crash-loop.yaml", "pod-waiting.yaml", "pod-fail.yaml"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("stages %v lack %s", names, want)
 		}
@@ -160,5 +160,16 @@ func TestFakeNodeIsManagedByKwok(t *testing.T) {
 	}
 	if got := n.Status.Allocatable.Memory().String(); got != "8Gi" {
 		t.Errorf("allocatable memory %s", got)
+	}
+}
+
+// The fail stage selects pods by FailImage: the constant and the stage move together.
+func TestFailStageSelectsFailImage(t *testing.T) {
+	data, err := customStages.ReadFile("stages/pod-fail.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "'"+FailImage+"'") {
+		t.Errorf("stages/pod-fail.yaml does not select %s", FailImage)
 	}
 }

@@ -46,6 +46,11 @@ const (
 // broken release would: the crash-loop stages also select pods by this image.
 const CrashLoopImage = "crash-loop.kwok.invalid/harness/delegate:26.02.88404"
 
+// FailImage is an image whose pods fail at once with the exit code of ExitCodeAnnotation
+// (default 1) and are not restarted, as a failing upgrader Job's pod does
+// (stages/pod-fail.yaml selects pods by it).
+const FailImage = "fail.kwok.invalid/harness/upgrader:1.0.0"
+
 // crashLoopByImage turns the crash-loop stages, which select pods by annotation, into
 // stages that select them by image.
 func crashLoopByImage(stages string) string {

@@ -183,7 +183,7 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 	if o.BundleFile != "" {
 		return o.runBundle()
 	}
-	opts := diagnose.GatherOptions{Namespace: o.namespace, SupportMatrix: o.matrix, Now: o.now}
+	opts := diagnose.GatherOptions{Namespace: o.namespace, SupportMatrix: o.matrix, Now: o.now, NewRedactor: redactText}
 	var notFound error
 	if o.Name != "" {
 		opts.Select = func(ds []delegate.Delegate) ([]delegate.Delegate, error) {
@@ -203,6 +203,16 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 		fmt.Fprintf(o.ErrOut, "No delegates found%s: only the cluster checks ran.\n", inScope(o.namespace))
 	}
 	return o.report(diagnose.NewReport(diagnose.Run(s)))
+}
+
+// redactText hides the secrets and bundle.Redactor's patterns in the log lines live doctor
+// quotes, as collect does in a bundle.
+func redactText(secrets []string) func(string) string {
+	r := bundle.NewRedactor(secrets)
+	return func(s string) string {
+		out, _ := r.String(s)
+		return out
+	}
 }
 
 // runBundle reruns the checks on the snapshot a bundle holds, with the support matrix of

@@ -23,9 +23,11 @@ type Objects struct {
 	Pods         []corev1.Pod
 	// ReplicaSets and Jobs tie pods to Deployments and Jobs to the upgrader CronJob by
 	// owner reference (owners.go).
-	ReplicaSets         []appsv1.ReplicaSet
-	CronJobs            []batchv1.CronJob
-	Jobs                []batchv1.Job
+	ReplicaSets []appsv1.ReplicaSet
+	CronJobs    []batchv1.CronJob
+	Jobs        []batchv1.Job
+	// JobPods are the pods of every Job in scope (upgrader.go): the upgrader's runs.
+	JobPods             []corev1.Pod
 	RoleBindings        []rbacv1.RoleBinding
 	ClusterRoleBindings []rbacv1.ClusterRoleBinding
 	// ConfigMaps the delegates reference, by "namespace/name".
@@ -33,6 +35,9 @@ type Objects struct {
 	// Secrets the delegates reference, by "namespace/name": for each key, whether its value
 	// is non-empty. Values are never kept.
 	Secrets map[string]map[string]bool
+	// SecretValues are the values of the delegates' Secrets and inline sensitive variables,
+	// kept only when GatherOptions.SecretValues asks, for a redactor: never printed.
+	SecretValues []string
 	// Unreadable says which kinds could not be listed (forbidden, say), so that what
 	// depends on them is reported unknown instead of absent.
 	Unreadable map[string]error
@@ -174,6 +179,9 @@ func buildOne(objs *Objects, pods []corev1.Pod, w workload, now time.Time) Deleg
 	}
 	cronJob := upgraderCronJob(objs, ns, w.meta.Name, d.Name)
 	d.Upgrader = upgraderOf(cronJob)
+	if d.Upgrader != nil {
+		d.Upgrader.LastJob = lastUpgraderJob(objs, cronJob)
+	}
 	d.Members = members(objs, w, pods, cronJob)
 	d.RBAC = rbacOf(objs, ns, d.Workload.ServiceAccount)
 	return d
@@ -270,9 +278,13 @@ func upgraderOf(cj *batchv1.CronJob) *Upgrader {
 	if cj == nil {
 		return nil
 	}
-	u := &Upgrader{CronJob: cj.Name, Schedule: cj.Spec.Schedule, Suspended: cj.Spec.Suspend != nil && *cj.Spec.Suspend}
+	u := &Upgrader{CronJob: cj.Name, Schedule: cj.Spec.Schedule, Suspended: cj.Spec.Suspend != nil && *cj.Spec.Suspend,
+		CreatedAt: cj.CreationTimestamp.Time}
 	if t := cj.Status.LastScheduleTime; t != nil {
 		u.LastSchedule = &t.Time
+	}
+	if t := cj.Status.LastSuccessfulTime; t != nil {
+		u.LastSuccessful = &t.Time
 	}
 	u.LastResult = lastResult(cj.Status)
 	return u

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -31,6 +32,12 @@ type GatherOptions struct {
 	PageSize int64
 	// Workers bounds the GETs of referenced ConfigMaps and Secrets in flight (default 8).
 	Workers int
+	// SecretValues keeps the values of the delegates' Secrets and inline sensitive variables
+	// in Objects.SecretValues, for a redactor; otherwise no value is kept.
+	SecretValues bool
+	// UpgraderRuns reads the pods of the Jobs in scope, for how the upgrader's last run ended
+	// (doctor's DLG-406): one more LIST that list and inspect do without.
+	UpgraderRuns bool
 }
 
 // podSelector is on the pods of every known install method (the chart, the manifest, the
@@ -114,6 +121,12 @@ func Gather(ctx context.Context, client kubernetes.Interface, opts GatherOptions
 		})
 		return err
 	})
+	if opts.UpgraderRuns {
+		run("job pods", false, func() (err error) {
+			objs.JobPods, err = listJobPods(ctx, client, ns, opts.PageSize)
+			return err
+		})
+	}
 	run("rolebindings", false, func() (err error) {
 		objs.RoleBindings, err = ListAll[rbacv1.RoleBinding](ctx, pageOpts, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return client.RbacV1().RoleBindings(ns).List(ctx, o)
@@ -135,6 +148,23 @@ func Gather(ctx context.Context, client kubernetes.Interface, opts GatherOptions
 	return objs, nil
 }
 
+// sensitiveName is a variable whose value is a secret even when written inline (a token, a
+// PROXY_PASSWORD).
+var sensitiveName = regexp.MustCompile(`(?i)token|secret|passw|private.?key|api.?key|credential`)
+
+// inlineSecretValues are the values of sensitive variables written into the pod spec.
+func inlineSecretValues(spec *corev1.PodSpec) []string {
+	var out []string
+	for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
+		for _, e := range c.Env {
+			if e.Value != "" && sensitiveName.MatchString(e.Name) {
+				out = append(out, e.Value)
+			}
+		}
+	}
+	return out
+}
+
 func scope(ns string) string {
 	if ns == "" {
 		return " in all namespaces"
@@ -142,16 +172,23 @@ func scope(ns string) string {
 	return " in namespace " + ns
 }
 
-// secretKeys says only whether each key of a Secret holds something: the values go no further.
-func secretKeys(s *corev1.Secret) map[string]bool {
+// addSecret records which keys of a Secret hold something; the values go no further, unless
+// withValues (doctor's redactor hides them in the log excerpts it quotes).
+func (objs *Objects) addSecret(key string, s *corev1.Secret, withValues bool) {
 	keys := map[string]bool{}
 	for k, v := range s.Data {
 		keys[k] = len(v) > 0
+		if withValues {
+			objs.SecretValues = append(objs.SecretValues, string(v))
+		}
 	}
 	for k, v := range s.StringData {
 		keys[k] = v != ""
+		if withValues {
+			objs.SecretValues = append(objs.SecretValues, v)
+		}
 	}
-	return keys
+	objs.Secrets[key] = keys
 }
 
 // listLabelledConfig lists the ConfigMaps and Secrets labelled harness.io/name in scope, by
@@ -196,6 +233,9 @@ func gatherReferenced(ctx context.Context, client kubernetes.Interface, objs *Ob
 			continue
 		}
 		cms, secs := configReferences(w.meta.Namespace, mainContainer(w.template.Spec))
+		if opts.SecretValues {
+			objs.SecretValues = append(objs.SecretValues, inlineSecretValues(&w.template.Spec)...)
+		}
 		for _, k := range cms {
 			configMaps[k] = true
 		}
@@ -225,7 +265,7 @@ func gatherReferenced(ctx context.Context, client kubernetes.Interface, objs *Ob
 	}
 	for key := range secrets {
 		if s, ok := labelledSecrets[key]; ok {
-			objs.Secrets[key] = secretKeys(s)
+			objs.addSecret(key, s, opts.SecretValues)
 			delete(secrets, key)
 		}
 	}
@@ -256,7 +296,7 @@ func gatherReferenced(ctx context.Context, client kubernetes.Interface, objs *Ob
 			defer mu.Unlock()
 			switch {
 			case err == nil:
-				objs.Secrets[key] = secretKeys(s)
+				objs.addSecret(key, s, opts.SecretValues)
 			case apierrors.IsNotFound(err):
 				// A missing Secret is known to hold no keys.
 				objs.Secrets[key] = map[string]bool{}

@@ -29,15 +29,16 @@ func TestGatherReadsEveryPage(t *testing.T) {
 	}
 	cs := fake.NewClientset(objects...)
 	pods, replicaSets := pagedfake.Page(cs, "pods"), pagedfake.Page(cs, "replicasets")
-	objs, err := Gather(context.Background(), cs, GatherOptions{Namespace: "ns", PageSize: 500})
+	objs, err := Gather(context.Background(), cs, GatherOptions{Namespace: "ns", PageSize: 500, UpgraderRuns: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(objs.Pods) != n || len(objs.ReplicaSets) != n {
 		t.Errorf("gathered %d pods and %d ReplicaSets, want %d of each", len(objs.Pods), len(objs.ReplicaSets), n)
 	}
-	if pods.N() != 3 || replicaSets.N() != 3 {
-		t.Errorf("LISTs of pods: %d, of ReplicaSets: %d; want 3 pages each", pods.N(), replicaSets.N())
+	// One more LIST of pods with UpgraderRuns: the Jobs' pods, none here.
+	if pods.N() != 3+1 || replicaSets.N() != 3 {
+		t.Errorf("LISTs of pods: %d, of ReplicaSets: %d; want 3 pages each, and one of Job pods", pods.N(), replicaSets.N())
 	}
 }
 

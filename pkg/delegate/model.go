@@ -183,6 +183,26 @@ type Upgrader struct {
 	// LastResult is the outcome of the newest Job: Succeeded, Failed, Running, or "" when
 	// none has run.
 	LastResult string `json:"lastResult,omitempty"`
+	// CreatedAt is the CronJob's creation: a run is due within a schedule period of it.
+	CreatedAt time.Time `json:"createdAt,omitzero"`
+	// LastSuccessful is the CronJob's lastSuccessfulTime.
+	LastSuccessful *time.Time `json:"lastSuccessful,omitempty"`
+	// LastJob is the newest of the CronJob's Jobs (by owner reference), when one is left.
+	LastJob *UpgraderJob `json:"lastJob,omitempty"`
+}
+
+// UpgraderJob is one run of the upgrader: its Job, and the newest of the Job's pods.
+type UpgraderJob struct {
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"createdAt"`
+	// Failed is the Job's Failed condition; Reason and Message are the condition's
+	// (BackoffLimitExceeded, DeadlineExceeded).
+	Failed  bool   `json:"failed"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Pod is the Job's newest pod, and ExitCode how its container last ended.
+	Pod      string `json:"pod,omitempty"`
+	ExitCode *int32 `json:"exitCode,omitempty"`
 }
 
 // RBACMode summarises what the delegate's ServiceAccount may do.

@@ -70,10 +70,12 @@ func members(objs *Objects, w workload, pods []corev1.Pod, upgrader *batchv1.Cro
 				jobs[j.UID] = true
 			}
 		}
-		for i := range objs.Pods {
-			if p := &objs.Pods[i]; p.Namespace == w.meta.Namespace {
-				if ref := metav1.GetControllerOfNoCopy(p); ref != nil && ref.Kind == "Job" && jobs[ref.UID] {
-					uids = append(uids, p.UID)
+		for _, list := range [][]corev1.Pod{objs.Pods, objs.JobPods} {
+			for i := range list {
+				if p := &list[i]; p.Namespace == w.meta.Namespace {
+					if ref := metav1.GetControllerOfNoCopy(p); ref != nil && ref.Kind == "Job" && jobs[ref.UID] {
+						uids = append(uids, p.UID)
+					}
 				}
 			}
 		}

@@ -3,7 +3,11 @@ package diagnose
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -114,7 +118,7 @@ func perDelegate(s *Snapshot, judge func(d delegate.Delegate) Finding) []Finding
 	var out []Finding
 	for _, d := range s.Delegates {
 		f := judge(d)
-		f.Subject = subject(d)
+		f.Subject, f.Delegate = subject(d), subject(d)
 		out = append(out, f)
 	}
 	return out
@@ -128,13 +132,13 @@ func podFindings(s *Snapshot, pass string, judge func(d delegate.Delegate, p del
 		bad := 0
 		for _, p := range d.Pods {
 			if f := judge(d, p); f != nil {
-				f.Subject = d.Namespace + "/" + p.Name
+				f.Subject, f.Delegate = d.Namespace+"/"+p.Name, subject(d)
 				out = append(out, *f)
 				bad++
 			}
 		}
 		if bad == 0 {
-			out = append(out, Finding{Verdict: Pass, Subject: subject(d), Finding: fmt.Sprintf("%d pod(s): %s", len(d.Pods), pass)})
+			out = append(out, Finding{Verdict: Pass, Subject: subject(d), Delegate: subject(d), Finding: fmt.Sprintf("%d pod(s): %s", len(d.Pods), pass)})
 		}
 	}
 	return out
@@ -147,11 +151,25 @@ func checkCrashLoop(s *Snapshot) []Finding {
 		}
 		f := &Finding{Verdict: Fail, Finding: fmt.Sprintf("CrashLoopBackOff after %d restarts", p.Restarts)}
 		t := p.LastTermination
+		exit := ""
+		if t != nil {
+			exit = fmt.Sprintf(" (%s, exit %d)", t.Reason, t.ExitCode)
+		}
+		// The log that names why the last instance exited makes this one finding that says
+		// both the symptom and its cause (DLG-501 then leaves the pod to this check).
+		var cause *logPattern
+		var line string
+		if quotesLogCause(p) {
+			cause, line = crashLogCause(s.Logs[d.Namespace+"/"+p.Name])
+		}
 		switch {
 		case t != nil && t.Reason == "OOMKilled":
 			limit := d.Resources.Limits.Memory()
 			f.Finding += fmt.Sprintf("; last exit OOMKilled (exit %d) at memory limit %s", t.ExitCode, quantity(limit))
 			f.Hint = "the delegate ran out of memory: raise memory (at least 2Gi per replica, limit = request) or lower the heap in JAVA_OPTS: " + setResourcesCommand(d, "limits")
+		case cause != nil:
+			f.Finding += fmt.Sprintf(": the previous instance exited%s because %s: %q", exit, cause.cause, line)
+			f.Hint = cause.fix
 		case t != nil:
 			f.Finding += fmt.Sprintf("; last exit %s (exit %d)", t.Reason, t.ExitCode)
 			f.Hint = fmt.Sprintf("the delegate exits at start-up; its previous log says why: kubectl logs -n %s %s --previous", d.Namespace, p.Name)
@@ -281,27 +299,45 @@ func checkDelegateVersion(s *Snapshot) []Finding {
 			return Finding{Verdict: Warn, Finding: fmt.Sprintf("image tag %q names no delegate release", d.Image.Tag),
 				Hint: "use a harness/delegate release tag (yy.mm.verno) so support can be judged"}
 		case sp.Status == delegate.EndOfLife:
-			return Finding{Verdict: Fail, Finding: fmt.Sprintf("delegate %s reached end of life on %s", d.Version, sp.EndOfLife.Format("2006-01-02")),
-				Hint: upgradeHint(d)}
+			// Harness documents that an expired delegate keeps working: a warning, as Harness
+			// shows it, not a failure.
+			return Finding{Verdict: Warn, Finding: fmt.Sprintf("delegate %s reached end of life on %s; it keeps working, unsupported", d.Version, sp.EndOfLife.Format("2006-01-02")),
+				Hint: upgradeHint(d, s.CollectedAt)}
 		case sp.Status == delegate.EndOfSupport:
 			return Finding{Verdict: Warn, Finding: fmt.Sprintf("delegate %s is out of support since %s (end of life %s)", d.Version, sp.EndOfSupport.Format("2006-01-02"), sp.EndOfLife.Format("2006-01-02")),
-				Hint: upgradeHint(d)}
+				Hint: upgradeHint(d, s.CollectedAt)}
 		}
 		return Finding{Verdict: Pass, Finding: fmt.Sprintf("delegate %s supported until %s", d.Version, sp.EndOfSupport.Format("2006-01-02"))}
 	})
 }
 
-// upgradeHint says how to move an old delegate on: the upgrader, when it is there, should
-// have done it already, so its runs are the place to look.
-func upgradeHint(d delegate.Delegate) string {
+// upgradeHint says how to move an old delegate on: the upgrader, when it is there, does it
+// at its next run, so that run is what to wait for or look into.
+func upgradeHint(d delegate.Delegate, now time.Time) string {
 	set := fmt.Sprintf("kubectl set image deployment/%s -n %s %s=IMAGE", d.Workload.Name, d.Namespace, orDefault(d.Workload.Container, "delegate"))
 	if d.InstallMethod == delegate.Plugin {
 		set = fmt.Sprintf("kubectl delegate upgrade %s -n %s --image IMAGE", d.Name, d.Namespace)
 	}
-	if d.Upgrader != nil && !d.Upgrader.Suspended {
-		return fmt.Sprintf("the upgrader %s should move it to the published release within the hour: see DLG-406 and its Jobs (kubectl get jobs -n %s); or upgrade now: %s", d.Upgrader.CronJob, d.Namespace, set)
+	u := d.Upgrader
+	switch {
+	case u == nil || u.Suspended:
+		return "upgrade the image to a current release (" + set + "), or enable the upgrader (upgrader.enabled=true)"
+	case u.LastSchedule == nil:
+		if next, ok := nextRun(u.Schedule, now); ok {
+			return fmt.Sprintf("the upgrader %s has not run yet: its first run, at %s (schedule %q), will move the image to the published release; or upgrade now: %s", u.CronJob, next.UTC().Format(time.RFC3339), u.Schedule, set)
+		}
 	}
-	return "upgrade the image to a current release (" + set + "), or enable the upgrader (upgrader.enabled=true)"
+	return fmt.Sprintf("the upgrader %s should move it to the published release within the hour: see DLG-406 and its Jobs (kubectl get jobs -n %s); or upgrade now: %s", u.CronJob, d.Namespace, set)
+}
+
+// nextRun is the schedule's first run after t, read as the CronJob controller reads it.
+func nextRun(schedule string, t time.Time) (time.Time, bool) {
+	sched, err := cron.ParseStandard(schedule)
+	if err != nil {
+		return time.Time{}, false
+	}
+	next := sched.Next(t)
+	return next, !next.IsZero()
 }
 
 func checkDuplicateName(s *Snapshot) []Finding {
@@ -315,6 +351,9 @@ func checkDuplicateName(s *Snapshot) []Finding {
 	})
 }
 
+// upgraderLogLines are how many of a failed run's last log lines the finding quotes.
+const upgraderLogLines = 5
+
 func checkUpgrader(s *Snapshot) []Finding {
 	return perDelegate(s, func(d delegate.Delegate) Finding {
 		u := d.Upgrader
@@ -324,12 +363,71 @@ func checkUpgrader(s *Snapshot) []Finding {
 		case u.Suspended:
 			return Finding{Verdict: Warn, Finding: "upgrader CronJob " + u.CronJob + " is suspended",
 				Hint: fmt.Sprintf("the delegate will fall out of support; resume it: kubectl patch cronjob %s -n %s -p '{\"spec\":{\"suspend\":false}}'", u.CronJob, d.Namespace)}
+		case u.LastJob != nil && u.LastJob.Failed:
+			return upgraderRunFailed(s, d, u.LastJob)
 		case u.LastResult == "Failed":
 			return Finding{Verdict: Warn, Finding: "the upgrader's last run failed",
 				Hint: fmt.Sprintf("kubectl logs -n %s job/<latest %s job> shows why", d.Namespace, u.CronJob)}
 		}
+		if f, ok := upgraderOverdue(d, u, s.CollectedAt); ok {
+			return f
+		}
+		if u.LastSchedule == nil {
+			if next, ok := nextRun(u.Schedule, s.CollectedAt); ok {
+				return Finding{Verdict: Pass, Finding: fmt.Sprintf("upgrader %s runs %s; it has not run yet: its first run, at %s, will move the image to the published release", u.CronJob, u.Schedule, next.UTC().Format(time.RFC3339))}
+			}
+		}
 		return Finding{Verdict: Pass, Finding: "upgrader " + u.CronJob + " runs " + u.Schedule}
 	})
+}
+
+// upgraderRunFailed says how the last run ended: the Job's reason, the pod's exit code and
+// the last lines of its log (redacted at gather, cut here).
+func upgraderRunFailed(s *Snapshot, d delegate.Delegate, j *delegate.UpgraderJob) Finding {
+	f := Finding{Verdict: Warn, Finding: fmt.Sprintf("the upgrader's last run, Job %s, failed", j.Name),
+		Hint: fmt.Sprintf("the delegate stays on its image until a run succeeds; the whole log: kubectl logs -n %s job/%s (the upgrader needs its token Secret and egress to the manager, as the delegate does)", d.Namespace, j.Name)}
+	if j.Reason != "" {
+		f.Finding += ": " + j.Reason
+	}
+	if j.Pod != "" && j.ExitCode != nil {
+		f.Finding += fmt.Sprintf("; pod %s exited with code %d", j.Pod, *j.ExitCode)
+	}
+	if tail := lastLines(s.Logs[d.Namespace+"/"+j.Pod].Current, upgraderLogLines); j.Pod != "" && len(tail) > 0 {
+		f.Finding += "; its log ends: " + strings.Join(tail, " | ")
+	}
+	return f
+}
+
+// upgraderOverdue warns when no run has succeeded within two schedule periods of the
+// CronJob's creation: the first run may fail once, the second should not.
+func upgraderOverdue(d delegate.Delegate, u *delegate.Upgrader, now time.Time) (Finding, bool) {
+	if u.LastSuccessful != nil || u.CreatedAt.IsZero() {
+		return Finding{}, false
+	}
+	first, ok := nextRun(u.Schedule, u.CreatedAt)
+	if !ok {
+		return Finding{}, false
+	}
+	second, ok := nextRun(u.Schedule, first)
+	if !ok || !now.After(second) {
+		return Finding{}, false
+	}
+	return Finding{Verdict: Warn,
+		Finding: fmt.Sprintf("the upgrader %s has had no successful run since it was created %s (schedule %q: due by %s)", u.CronJob, u.CreatedAt.UTC().Format(time.RFC3339), u.Schedule, second.UTC().Format(time.RFC3339)),
+		Hint:    fmt.Sprintf("its Jobs say why: kubectl get jobs -n %s; kubectl describe cronjob %s -n %s", d.Namespace, u.CronJob, d.Namespace)}, true
+}
+
+// lastLines are the last n non-empty lines of text, each cut to an excerpt.
+func lastLines(text string, n int) []string {
+	var out []string
+	lines := strings.Split(text, "\n")
+	for i := len(lines) - 1; i >= 0 && len(out) < n; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" {
+			out = append(out, excerpt(l))
+		}
+	}
+	slices.Reverse(out)
+	return out
 }
 
 func checkProxy(s *Snapshot) []Finding {

@@ -198,6 +198,18 @@ func TestCrashLoop(t *testing.T) {
 	if f := only(t, checkCrashLoop, snapshot(healthy())); f.Verdict != Pass {
 		t.Errorf("healthy: %+v", f)
 	}
+	// The previous log names the cause: one finding says the crash loop and why, with the
+	// cause's fix; the log check leaves that pod to it.
+	s := snapshot(exit1)
+	s.Logs = map[string]PodLogs{"harness-delegate-ng/prod-1": {Previous: "Error occurred while registering delegate with manager\njava.net.UnknownHostException: app.harnes.io: Name or service not known"}}
+	f = only(t, checkCrashLoop, s)
+	if f.Verdict != Fail || !strings.Contains(f.Finding, "CrashLoopBackOff after 3 restarts: the previous instance exited (Error, exit 1) because the manager's host name does not resolve: \"java.net.UnknownHostException: app.harnes.io") ||
+		!strings.Contains(f.Hint, "DNS") {
+		t.Errorf("log cause: %+v", f)
+	}
+	if fs := checkLogs(s); len(fs) != 0 {
+		t.Errorf("the log check repeats the crash loop's cause: %+v", fs)
+	}
 }
 
 func TestImagePullAndContainerConfig(t *testing.T) {
@@ -284,7 +296,8 @@ func TestDelegateVersion(t *testing.T) {
 	}{
 		{"26.09.90000", delegate.Helm, Pass, "supported until 2027-03-01"},
 		{"26.05.89000", delegate.Helm, Warn, "out of support since 2026-11-01"},
-		{"25.10.87000", delegate.Helm, Fail, "end of life on 2026-06-01"},
+		// Harness: an expired delegate keeps working; end of life is a warning.
+		{"25.10.87000", delegate.Helm, Warn, "end of life on 2026-06-01"},
 		{"latest", delegate.Helm, Warn, "latest"},
 		{"my-build", delegate.Manifest, Warn, "names no delegate release"},
 		{"latest", delegate.Legacy, Fail, "legacy StatefulSet"},
@@ -410,3 +423,49 @@ func TestProbesAndReadiness(t *testing.T) {
 		t.Errorf("healthy: %+v", f)
 	}
 }
+
+// The upgrader's runs: a failed last Job says its reason, its pod's exit code and the end of
+// its log; no success within two schedule periods of creation warns; before the first run
+// the finding, and an old delegate's hint, say when that run moves the image.
+func TestUpgraderRuns(t *testing.T) {
+	hourly := func() delegate.Delegate {
+		d := healthy()
+		d.Upgrader = &delegate.Upgrader{CronJob: "prod-upgrader-job", Schedule: "0 */1 * * *", CreatedAt: now.Add(-30 * time.Minute)}
+		return d
+	}
+	d := hourly()
+	code := int32(1)
+	d.Upgrader.LastSchedule, d.Upgrader.LastResult = ptrTime(now.Add(-10*time.Minute)), "Failed"
+	d.Upgrader.LastJob = &delegate.UpgraderJob{Name: "prod-upgrader-job-29000060", Failed: true, Reason: "BackoffLimitExceeded", Pod: "prod-upgrader-job-29000060-x", ExitCode: &code}
+	s := snapshot(d)
+	s.Logs = map[string]PodLogs{"harness-delegate-ng/prod-upgrader-job-29000060-x": {Current: "l1\nl2\nl3\nl4\nl5\nl6\nupgrade failed: 401 Unauthorized\n\n"}}
+	f := only(t, checkUpgrader, s)
+	if f.Verdict != Warn || !strings.Contains(f.Finding, "Job prod-upgrader-job-29000060, failed: BackoffLimitExceeded; pod prod-upgrader-job-29000060-x exited with code 1; its log ends: l3 | l4 | l5 | l6 | upgrade failed: 401 Unauthorized") ||
+		!strings.Contains(f.Hint, "kubectl logs -n harness-delegate-ng job/prod-upgrader-job-29000060") {
+		t.Errorf("failed run: %+v", f)
+	}
+
+	d = hourly()
+	d.Upgrader.CreatedAt = now.Add(-150 * time.Minute)
+	if f := only(t, checkUpgrader, snapshot(d)); f.Verdict != Warn || !strings.Contains(f.Finding, "no successful run") {
+		t.Errorf("overdue: %+v", f)
+	}
+	d.Upgrader.LastSuccessful = ptrTime(now.Add(-5 * time.Minute))
+	d.Upgrader.LastSchedule = d.Upgrader.LastSuccessful
+	if f := only(t, checkUpgrader, snapshot(d)); f.Verdict != Pass {
+		t.Errorf("succeeded: %+v", f)
+	}
+
+	d = hourly()
+	next := now.Truncate(time.Hour).Add(time.Hour).UTC().Format(time.RFC3339)
+	if f := only(t, checkUpgrader, snapshot(d)); f.Verdict != Pass || !strings.Contains(f.Finding, "first run, at "+next+", will move the image") {
+		t.Errorf("not yet run: %+v (want %s)", f, next)
+	}
+	d.Image.Tag, d.Version = "25.10.87000", "25.10.87000"
+	d.Support = delegate.SupportAt(d.Image.Tag, now)
+	if f := only(t, checkDelegateVersion, snapshot(d)); f.Verdict != Warn || !strings.Contains(f.Hint, "has not run yet: its first run, at "+next) {
+		t.Errorf("old image, upgrader not yet run: %+v", f)
+	}
+}
+
+func ptrTime(t time.Time) *time.Time { return &t }

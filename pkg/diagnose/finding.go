@@ -41,6 +41,9 @@ type Finding struct {
 	Finding string `json:"finding"`
 	// Hint says why it matters and the exact command or setting that fixes it; empty on pass.
 	Hint string `json:"hint,omitempty"`
+	// Delegate is the "namespace/name" of the delegate the finding is about, when it is
+	// about one (its pods' findings too): the report picks each delegate's cause by it.
+	Delegate string `json:"delegate,omitempty"`
 }
 
 // Subsets are the runs a check belongs to. Like linkerd's check --pre, a run is a selection
@@ -92,16 +95,20 @@ type Row[T any] struct {
 // Check is a row of Checks: a check of a Snapshot.
 type Check = Row[*Snapshot]
 
-// Checks is the table of every check of a Snapshot, in report order.
+// Checks is the table of every check of a Snapshot, in report order. The order is also the
+// rank of causes: per delegate the first failing row of the layers (causeLayers) is its
+// cause, and a row slots in by its place.
 var Checks = []Check{
 	{ID: "DLG-101", Category: CategoryCluster, Subsets: Live | Pre | Bundle, Title: "Kubernetes version is on the documented support list", Run: checkKubernetesVersion},
 	{ID: "DLG-201", Category: CategoryCapacity, Subsets: Live | Pre | Bundle, Title: "Each replica requests at least the documented minimum", Run: checkRequests},
 	{ID: "DLG-202", Category: CategoryCapacity, Subsets: Live | Pre | Bundle, Title: "Memory limit leaves the delegate room", Run: checkMemoryLimit},
 	{ID: "DLG-203", Category: CategoryCapacity, Subsets: Live | Pre | Bundle, Title: "The schedulable nodes have room for every replica together", Run: checkNodeFit},
-	{ID: "DLG-301", Category: CategoryPods, Subsets: Live | Bundle, Title: "Delegate containers are not crash-looping", Run: checkCrashLoop},
+	// The pod rows follow the chain a pod goes through, so that the first that fails is the
+	// cause (report.go): scheduled, started (image, config), running (crash, probes, ready).
+	{ID: "DLG-304", Category: CategoryPods, Subsets: Live | Bundle, Title: "Delegate pods are scheduled", Run: checkPending},
 	{ID: "DLG-302", Category: CategoryPods, Subsets: Live | Bundle, Title: "Delegate images can be pulled", Run: checkImagePull},
 	{ID: "DLG-303", Category: CategoryPods, Subsets: Live | Bundle, Title: "Delegate containers can be created", Run: checkContainerConfig},
-	{ID: "DLG-304", Category: CategoryPods, Subsets: Live | Bundle, Title: "Delegate pods are scheduled", Run: checkPending},
+	{ID: "DLG-301", Category: CategoryPods, Subsets: Live | Bundle, Title: "Delegate containers are not crash-looping", Run: checkCrashLoop},
 	{ID: "DLG-305", Category: CategoryPods, Subsets: Live | Bundle, Title: "Health probes on /api/health pass", Run: checkProbes},
 	{ID: "DLG-306", Category: CategoryPods, Subsets: Live | Bundle, Title: "Delegate pods are ready and stable", Run: checkReadiness},
 	{ID: "DLG-501", Category: CategoryLogs, Subsets: Live | Bundle, Title: "The delegate's log shows no known error", Run: checkLogs},

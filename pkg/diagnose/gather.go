@@ -25,6 +25,11 @@ type GatherOptions struct {
 	// them into the bundle without asking the API server again).
 	Objects func(*delegate.Objects)
 	Now     func() time.Time
+	// NewRedactor, when set, makes the function that hides secrets in every log text before
+	// it enters the Snapshot (checks quote log lines), from the secret values gather met:
+	// the delegates' Secrets and inline sensitive variables. pkg/bundle's Redactor, as in a
+	// bundle; nil keeps the logs as read.
+	NewRedactor func(secrets []string) func(string) string
 }
 
 // Gather builds a Snapshot from the live cluster: the delegates (delegate.Gather's fixed set
@@ -41,7 +46,7 @@ func Gather(ctx context.Context, client kubernetes.Interface, opts GatherOptions
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
-		objs, objsErr = delegate.Gather(ctx, client, delegate.GatherOptions{Namespace: opts.Namespace})
+		objs, objsErr = delegate.Gather(ctx, client, delegate.GatherOptions{Namespace: opts.Namespace, SecretValues: opts.NewRedactor != nil, UpgraderRuns: true})
 	}()
 	go func() {
 		defer wg.Done()
@@ -78,9 +83,13 @@ func Gather(ctx context.Context, client kubernetes.Interface, opts GatherOptions
 		}
 	}
 	s.Access = gatherAccess(ctx, client, s.Delegates)
+	redact := func(s string) string { return s }
+	if opts.NewRedactor != nil {
+		redact = opts.NewRedactor(objs.SecretValues)
+	}
 	s.Logs = map[string]PodLogs{}
 	if !opts.SkipLogs {
-		s.Logs = gatherLogs(ctx, client, s.Delegates, opts.Logs)
+		s.Logs = gatherLogs(ctx, client, s.Delegates, opts.Logs, redact)
 	}
 	return s, ctx.Err()
 }

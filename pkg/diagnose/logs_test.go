@@ -24,6 +24,18 @@ func TestScanLog(t *testing.T) {
 		{"init", "Error while executing initialization script", "INIT_SCRIPT failed", false},
 		{"oom", "Exception in thread \"main\" java.lang.OutOfMemoryError: Java heap space", "ran out of heap", false},
 		{"recovered", "Connectivity test failed\nretrying\nDelegate registered with id abc", "", true},
+		{"unknown host", "java.net.UnknownHostException: app.harnes.io: Name or service not known", "does not resolve", false},
+		{"timeout", "java.net.SocketTimeoutException: Connect timed out", "cannot open a connection", false},
+		{"refused", "java.net.ConnectException: Connection refused (Connection refused)", "cannot open a connection", false},
+		{"proxy auth", "java.io.IOException: Unable to tunnel through proxy. Proxy returns \"HTTP/1.1 407 Proxy Authentication Required\"", "proxy refuses", false},
+		{"trust store", "Failed to build trust key store", "trust store", false},
+		{"limit range", "must be less than or equal to cpu limit", "LimitRange", false},
+		{"self destruct", "Self destruct sequence initiated...", "share its name", false},
+		{"proxy list", "io.fabric8.kubernetes.client.KubernetesClientException: Operation: [list] for kind: [Pod]", "behind a proxy", false},
+		{"too old", "Delegate(s) not supported for task type {HELM_DEPLOY}", "too old", false},
+		// The most specific line wins, whichever comes first.
+		{"host before generic", "java.net.UnknownHostException: app.harnes.io\nError occurred while registering delegate with manager", "does not resolve", false},
+		{"generic before host", "Error occurred while registering delegate with manager\nCaused by: java.net.UnknownHostException: app.harnes.io", "does not resolve", false},
 		{"nothing", "hello\nworld", "", false},
 		{"empty", "", "", false},
 	}
@@ -74,4 +86,24 @@ func TestCheckLogs(t *testing.T) {
 	if _, ok := got["e"]; ok {
 		t.Error("a pod never started has no logs to judge")
 	}
+}
+
+// The log analyser reads the user's log lines: any text, no panic, a bounded excerpt, and a
+// cause only with the line that shows it.
+func FuzzScanLog(f *testing.F) {
+	f.Add("Error occurred while registering delegate with manager\njava.net.UnknownHostException: x")
+	f.Add("Delegate registered with id 1\nused invalid token")
+	f.Add(strings.Repeat("é", 300) + " java.lang.OutOfMemoryError")
+	f.Fuzz(func(t *testing.T, text string) {
+		failure, line, registered := scanLog(text)
+		if len(line) > 203 {
+			t.Errorf("excerpt of %d bytes", len(line))
+		}
+		if (failure == nil) != (line == "") {
+			t.Errorf("cause %v with line %q", failure, line)
+		}
+		if registered && failure != nil {
+			t.Errorf("registered after a failure that came later: %q", text)
+		}
+	})
 }

@@ -3,6 +3,7 @@ package diagnose
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/kubectl-delegate/kubectl-delegate/internal/printable"
@@ -19,16 +20,86 @@ type Summary struct {
 // Report is doctor's output for machines: apiVersion kubectl-delegate.dev/v1, kind
 // DoctorReport.
 type Report struct {
-	APIVersion string    `json:"apiVersion"`
-	Kind       string    `json:"kind"`
-	Summary    Summary   `json:"summary"`
-	Findings   []Finding `json:"findings"`
+	APIVersion string  `json:"apiVersion"`
+	Kind       string  `json:"kind"`
+	Summary    Summary `json:"summary"`
+	// Causes are, per delegate with a warning or failure, the most likely cause: what to
+	// fix first.
+	Causes   []Cause   `json:"causes,omitempty"`
+	Findings []Finding `json:"findings"`
 }
 
-// NewReport counts the findings; they stay in check-table order, so two runs compare line by
-// line.
+// Cause is a delegate's most likely cause: the finding to fix first, and the IDs of the
+// findings about the delegate that follow from it.
+type Cause struct {
+	// Delegate is "namespace/name".
+	Delegate string  `json:"delegate"`
+	ID       string  `json:"id"`
+	Verdict  Verdict `json:"verdict"`
+	Subject  string  `json:"subject"`
+	Finding  string  `json:"finding"`
+	Hint     string  `json:"hint,omitempty"`
+	// Explains are the IDs of the delegate's other warnings and failures of the layers
+	// after the cause's: the symptoms.
+	Explains []string `json:"explains,omitempty"`
+}
+
+// causeLayers are the categories that make the chain a delegate runs through: the pod's
+// layers and its log. A failure there comes before any elsewhere (a configuration setting)
+// in the ranking of causes; within them, table order ranks.
+var causeLayers = map[Category]bool{CategoryPods: true, CategoryLogs: true}
+
+// causes picks each delegate's cause from findings in table order: its first failure of a
+// layer, else its first failure, else the same for warnings.
+func causes(findings []Finding) []Cause {
+	var order []string
+	byDelegate := map[string][]Finding{}
+	for _, f := range findings {
+		if f.Delegate == "" || (f.Verdict != Fail && f.Verdict != Warn) {
+			continue
+		}
+		if _, ok := byDelegate[f.Delegate]; !ok {
+			order = append(order, f.Delegate)
+		}
+		byDelegate[f.Delegate] = append(byDelegate[f.Delegate], f)
+	}
+	var out []Cause
+	for _, d := range order {
+		fs := byDelegate[d]
+		top := -1
+		rank := func(f Finding) int {
+			r := 0
+			if f.Verdict != Fail {
+				r += 2
+			}
+			if !causeLayers[f.Category] {
+				r++
+			}
+			return r
+		}
+		for i, f := range fs {
+			if top < 0 || rank(f) < rank(fs[top]) {
+				top = i
+			}
+		}
+		c := fs[top]
+		cause := Cause{Delegate: d, ID: c.ID, Verdict: c.Verdict, Subject: c.Subject, Finding: c.Finding, Hint: c.Hint}
+		if causeLayers[c.Category] {
+			for _, f := range fs[top+1:] {
+				if causeLayers[f.Category] && f.ID != c.ID && !slices.Contains(cause.Explains, f.ID) {
+					cause.Explains = append(cause.Explains, f.ID)
+				}
+			}
+		}
+		out = append(out, cause)
+	}
+	return out
+}
+
+// NewReport counts the findings and names each delegate's cause; the findings stay in
+// check-table order, so two runs compare line by line.
 func NewReport(findings []Finding) Report {
-	r := Report{APIVersion: "kubectl-delegate.dev/v1", Kind: "DoctorReport", Findings: findings}
+	r := Report{APIVersion: "kubectl-delegate.dev/v1", Kind: "DoctorReport", Findings: findings, Causes: causes(findings)}
 	if r.Findings == nil {
 		r.Findings = []Finding{}
 	}
@@ -47,9 +118,15 @@ func NewReport(findings []Finding) Report {
 	return r
 }
 
-// Top is the most severe finding: the first failure, else the first warning.
+// Top is the most severe finding: the first delegate's cause that is a failure, else the
+// first failure, else the first warning (a cause first).
 func (r Report) Top() (Finding, bool) {
 	for _, want := range []Verdict{Fail, Warn} {
+		for _, c := range r.Causes {
+			if c.Verdict == want {
+				return Finding{ID: c.ID, Verdict: c.Verdict, Subject: c.Subject, Finding: c.Finding, Hint: c.Hint, Delegate: c.Delegate}, true
+			}
+		}
 		for _, f := range r.Findings {
 			if f.Verdict == want {
 				return f, true
@@ -93,6 +170,20 @@ func (r Report) WriteText(w io.Writer, colour bool) error {
 			return s
 		}
 		return colours[v] + s + "\033[0m"
+	}
+	// Each failing delegate's cause first, with its fix and the findings it explains.
+	if len(r.Causes) > 0 {
+		b.WriteString("Causes\n------\n")
+		for _, c := range r.Causes {
+			fmt.Fprintf(&b, "%s %s %s: %s\n", paint(c.Verdict, marks[c.Verdict]), c.ID, printable.String(c.Subject), printable.String(c.Finding))
+			if c.Hint != "" {
+				fmt.Fprintf(&b, "    %s\n", printable.String(c.Hint))
+			}
+			if len(c.Explains) > 0 {
+				fmt.Fprintf(&b, "    explains %s\n", strings.Join(c.Explains, ", "))
+			}
+		}
+		b.WriteString("\n")
 	}
 	var category Category
 	for _, f := range r.Findings {

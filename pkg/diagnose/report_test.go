@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 )
 
 func TestExitCodeAndTop(t *testing.T) {
@@ -64,5 +66,76 @@ Status check results are ×: 1 failed, 1 warnings, 1 passed, 0 skipped
 	_ = r.WriteText(&out, true)
 	if !strings.Contains(out.String(), "\033[31m×\033[0m") {
 		t.Errorf("no colour when asked:\n%q", out.String())
+	}
+}
+
+// Per delegate the cause is the first failure of the pod and log layers in table order, then
+// other failures, then warnings; the layers' later warnings and failures are what it
+// explains, and the top finding is the cause.
+func TestCausesFollowTheTable(t *testing.T) {
+	pending := withPod(healthy(), delegate.Pod{Name: "prod-1", Phase: "Pending"})
+	crash := delegate.Pod{Name: "prod-2", Node: "n1", Phase: "Running", Restarts: 4, Waiting: "CrashLoopBackOff",
+		LastTermination: &delegate.Termination{Reason: "Error", ExitCode: 1}}
+	pending.Pods = append(pending.Pods, crash)
+	pending.Proxy = delegate.Proxy{Configured: true, Host: "proxy", NoProxy: "example.com"} // a configuration warning
+	s := snapshot(pending)
+	s.Logs = map[string]PodLogs{"harness-delegate-ng/prod-2": {Previous: "java.net.UnknownHostException: app.harnes.io"}}
+	r := NewReport(Run(s))
+	if len(r.Causes) != 1 {
+		t.Fatalf("causes: %+v", r.Causes)
+	}
+	c := r.Causes[0]
+	// Not scheduled comes before exits at start, whatever the pods' order.
+	if c.Delegate != "harness-delegate-ng/prod" || c.ID != "DLG-304" || c.Subject != "harness-delegate-ng/prod-1" || !strings.Contains(c.Hint, "describe pod") {
+		t.Errorf("cause: %+v", c)
+	}
+	if strings.Join(c.Explains, ",") != "DLG-301" {
+		t.Errorf("explains %v, want the crash loop only (the proxy warning is configuration)", c.Explains)
+	}
+	if top, _ := r.Top(); top.ID != "DLG-304" {
+		t.Errorf("top %+v", top)
+	}
+
+	// Only the crash: the crash loop with its log cause leads, one finding naming DNS.
+	only := withPod(healthy(), crash)
+	only.Proxy = pending.Proxy
+	s = snapshot(only)
+	s.Logs = map[string]PodLogs{"harness-delegate-ng/prod-2": {Previous: "Error occurred while registering delegate with manager\njava.net.UnknownHostException: app.harnes.io"}}
+	r = NewReport(Run(s))
+	if c := r.Causes[0]; c.ID != "DLG-301" || !strings.Contains(c.Finding, "host name does not resolve") || !strings.Contains(c.Hint, "DNS") || len(c.Explains) != 0 {
+		t.Errorf("crash cause: %+v", c)
+	}
+	n := 0
+	for _, f := range r.Findings {
+		if strings.Contains(f.Finding, "UnknownHostException") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d findings quote the exception, want 1", n)
+	}
+
+	// Warnings only: the configuration warning is the cause; a healthy delegate has none.
+	warn := healthy()
+	warn.Proxy = pending.Proxy
+	r = NewReport(Run(snapshot(warn, func() delegate.Delegate { d := healthy(); d.Name = "ok"; return d }())))
+	if len(r.Causes) != 1 || r.Causes[0].ID != "DLG-407" || r.Causes[0].Verdict != Warn {
+		t.Errorf("warning cause: %+v", r.Causes)
+	}
+}
+
+// The text report leads with the causes, their fix and what they explain.
+func TestWriteTextLeadsWithCauses(t *testing.T) {
+	r := NewReport([]Finding{
+		{ID: "DLG-101", Category: CategoryCluster, Verdict: Warn, Subject: "cluster", Finding: "old"},
+		{ID: "DLG-301", Category: CategoryPods, Verdict: Fail, Subject: "ns/p", Delegate: "ns/d", Finding: "CrashLoopBackOff", Hint: "fix DNS"},
+		{ID: "DLG-305", Category: CategoryPods, Verdict: Fail, Subject: "ns/p", Delegate: "ns/d", Finding: "probe", Hint: "h"},
+	})
+	var out bytes.Buffer
+	if err := r.WriteText(&out, false); err != nil {
+		t.Fatal(err)
+	}
+	if want := "Causes\n------\n× DLG-301 ns/p: CrashLoopBackOff\n    fix DNS\n    explains DLG-305\n\nCluster\n"; !strings.HasPrefix(out.String(), want) {
+		t.Errorf("got:\n%s\nwant it to start:\n%s", out.String(), want)
 	}
 }
