@@ -36,6 +36,22 @@ if command -v kubectl >/dev/null; then
   kubectl -n demo-plugin rollout status deployment/plugin-delegate --timeout=90s >/dev/null
   sleep 6 # the crash-looping delegate restarts every 5 seconds
 
+  # kwok runs no container: give the delegates the lines a real one writes, so that doctor and
+  # collect read real logs (the manifest delegate's previous instance died of memory).
+  logs=$(mktemp -d)
+  printf '%s\n' "INFO  Starting delegate" "INFO  Delegate registered with id dlg-demo-01 and name helm-delegate" \
+    "INFO  Sending heartbeat to manager" > "$logs/registered.log"
+  printf '%s\n' "INFO  Starting delegate" "ERROR java.lang.OutOfMemoryError: Java heap space" > "$logs/oom.log"
+  for ns in demo-helm-chart demo-plugin demo-manifest; do
+    for pod in $(kubectl -n "$ns" get pods -l harness.io/name -o jsonpath='{.items[*].metadata.name}'); do
+      if [ "$ns" = demo-manifest ]; then
+        hack/cluster.sh logs "$ns" "$pod" delegate "$logs/registered.log" "$logs/oom.log"
+      else
+        hack/cluster.sh logs "$ns" "$pod" delegate "$logs/registered.log"
+      fi
+    done
+  done
+
   # The token is a stand-in: kwok runs no container, so nothing calls Harness.
   step "Install one with the plugin: the chart's objects, applied server-side" \
     "kubectl delegate install demo-delegate -n demo-install --account-id DemoAccount01 --token-file - --min-ready-seconds 5"
@@ -55,6 +71,16 @@ if command -v kubectl >/dev/null; then
   # doctor exits 3 when a check fails: here that is the point, not an error of the demo.
   step "What is wrong with it, and the fix" "kubectl delegate doctor -n demo-manifest"
   "${plugin[@]}" doctor -n demo-manifest || echo "(doctor exited $?: a check failed)"
+
+  # A cause no pod shows: the namespace's ResourceQuota refuses the delegate's pods, so
+  # there is no pod to describe; doctor leads with the quota and the fix.
+  step "A delegate whose pods are never created, and why" \
+    "kubectl create quota delegate-quota -n demo-quota --hard=requests.cpu=500m; kubectl apply -f helm-chart.yaml; kubectl delegate doctor -n demo-quota"
+  kubectl create namespace demo-quota --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  kubectl -n demo-quota create quota delegate-quota --hard=requests.cpu=500m,requests.memory=1Gi --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  sed "s/NAMESPACE/demo-quota/g" test/e2e/testdata/helm-chart.yaml | kubectl apply -f - >/dev/null
+  sleep 3 # the ReplicaSet controller tries, and records why it may not
+  "${plugin[@]}" doctor -n demo-quota || echo "(doctor exited $?: a check failed)"
 
   step "doctor on the delegate the plugin installed" "kubectl delegate doctor demo-delegate -n demo-install --support-matrix <(...)"
   server=$("${plugin[@]}" version -o json | sed -n 's/.*"gitVersion": "v\([0-9.]*\)".*/\1/p')

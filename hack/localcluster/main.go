@@ -10,18 +10,22 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/kubectl-delegate/kubectl-delegate/internal/localcluster"
 )
 
 const usage = `usage: hack/cluster.sh up|down|status|env|build
+       hack/cluster.sh logs NAMESPACE POD CONTAINER CURRENT_FILE [PREVIOUS_FILE]
 
   up      build what is missing, start the cluster, print how to use it
   down    stop every process of the cluster
   status  say whether the cluster runs, where, and which version
   env     print "export KUBECONFIG=..." for the admin kubeconfig (eval "$(hack/cluster.sh env)")
   build   only build the binaries into the cache
+  logs    make the running cluster serve these files' lines as a pod container's log (kwok
+          runs no container: this is how the demo gives its delegates something to read)
 
 Environment:
   K8S_VERSION                  Kubernetes version to run (default: pinned in hack/tools/kube/go.mod)
@@ -30,12 +34,16 @@ Environment:
 `
 
 func main() {
-	if len(os.Args) != 2 {
+	if len(os.Args) < 2 || (os.Args[1] != "logs" && len(os.Args) != 2) {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	run := run
+	if os.Args[1] == "logs" {
+		run = func(ctx context.Context, _ string) error { return plantLogs(ctx, os.Args[2:]) }
+	}
 	if err := run(ctx, os.Args[1]); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
@@ -127,4 +135,41 @@ func run(ctx context.Context, verb string) error {
 func printUse(c *localcluster.Cluster) {
 	fmt.Printf("  admin:     export KUBECONFIG=%s\n", c.AdminKubeconfig)
 	fmt.Printf("  read-only: %s (user %s, namespace %s only)\n", c.ViewerKubeconfig, localcluster.ViewerUser, localcluster.ViewerNamespace)
+}
+
+// plantLogs serves the lines of the files given as a container's current (and previous) log.
+func plantLogs(ctx context.Context, args []string) error {
+	if len(args) < 4 || len(args) > 5 {
+		fmt.Fprint(os.Stderr, usage)
+		return errors.New("logs takes NAMESPACE POD CONTAINER CURRENT_FILE [PREVIOUS_FILE]")
+	}
+	dir, err := stateDir()
+	if err != nil {
+		return err
+	}
+	c, err := localcluster.Load(dir)
+	if err != nil {
+		return fmt.Errorf("no cluster state in %s (start one with: hack/cluster.sh up): %w", dir, err)
+	}
+	cfg, err := c.AdminConfig()
+	if err != nil {
+		return err
+	}
+	lines := func(path string) ([]string, error) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("reading the log lines: %w", err)
+		}
+		return strings.Split(strings.TrimRight(string(data), "\n"), "\n"), nil
+	}
+	var logs localcluster.ContainerLogs
+	if logs.Current, err = lines(args[3]); err != nil {
+		return err
+	}
+	if len(args) == 5 {
+		if logs.Previous, err = lines(args[4]); err != nil {
+			return err
+		}
+	}
+	return localcluster.SetPodLogs(ctx, cfg, filepath.Join(dir, "podlogs"), args[0], args[1], map[string]localcluster.ContainerLogs{args[2]: logs})
 }
