@@ -32,15 +32,10 @@ type InstallOptions struct {
 	genericiooptions.IOStreams
 	settings settingsFlags
 
-	Name           string
-	DryRun         string
-	Output         string
-	ShowSecrets    bool
-	SkipPreflight  bool
-	ForceConflicts bool
-	Wait           bool
-	Timeout        time.Duration
-	SupportMatrix  string
+	applyFlags
+	Name          string
+	SkipPreflight bool
+	SupportMatrix string
 	// Force installs more replicas than the documented sizing covers.
 	Force bool
 
@@ -115,23 +110,45 @@ them over). The namespace (default harness-delegate-ng) is created when missing.
 		},
 	}
 	o.settings.addAll(cmd.Flags())
-	addApplyFlags(cmd, &o.DryRun, &o.Output, &o.ShowSecrets, &o.ForceConflicts, &o.Wait, &o.Timeout)
+	o.applyFlags.add(cmd)
 	cmd.Flags().BoolVar(&o.SkipPreflight, "skip-preflight", false, "Install even when a preflight check fails")
 	cmd.Flags().BoolVar(&o.Force, "force", false, fmt.Sprintf("Install more than %d replicas, the most the documented delegate sizing covers", install.MaxSizedReplicas))
 	cmd.Flags().StringVar(&o.SupportMatrix, "support-matrix", "", "YAML file replacing the embedded list of supported Kubernetes versions, for the preflight")
 	return cmd
 }
 
-func addApplyFlags(cmd *cobra.Command, dryRun, output *string, showSecrets, force, wait *bool, timeout *time.Duration) {
-	cmd.Flags().StringVar(dryRun, "dry-run", "none", `"client" prints the objects, "server" also has the API server validate them; nothing is written`)
+// applyFlags are the flags install and upgrade share: how to apply and how long to wait.
+type applyFlags struct {
+	DryRun         string
+	Output         string
+	ShowSecrets    bool
+	ForceConflicts bool
+	Wait           bool
+	Timeout        time.Duration
+}
+
+func (a *applyFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&a.DryRun, "dry-run", "none", `"client" prints the objects, "server" also has the API server validate them; nothing is written`)
 	cmd.Flags().Lookup("dry-run").NoOptDefVal = "client"
-	cmd.Flags().StringVarP(output, "output", "o", "", "With --dry-run: print the objects as yaml or json")
-	cmd.Flags().BoolVar(showSecrets, "show-secrets", false, "With -o: print Secret values instead of redacting them")
-	cmd.Flags().BoolVar(force, "force-conflicts", false, "Take over objects and fields that belong to another installation or field manager")
-	cmd.Flags().BoolVar(wait, "wait", true, "Wait until the delegate's pods are available")
-	cmd.Flags().DurationVar(timeout, "timeout", 10*time.Minute, "How long to wait for the rollout")
+	cmd.Flags().StringVarP(&a.Output, "output", "o", "", "With --dry-run: print the objects as yaml or json")
+	cmd.Flags().BoolVar(&a.ShowSecrets, "show-secrets", false, "With -o: print Secret values instead of redacting them")
+	cmd.Flags().BoolVar(&a.ForceConflicts, "force-conflicts", false, "Take over objects and fields that belong to another installation or field manager")
+	cmd.Flags().BoolVar(&a.Wait, "wait", true, "Wait until the delegate's pods are available")
+	cmd.Flags().DurationVar(&a.Timeout, "timeout", 10*time.Minute, "How long to wait for the rollout")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{"none", "client", "server"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// config is the installer's Config for these flags in namespace; each command adds its own.
+func (a applyFlags) config(namespace string) install.Config {
+	return install.Config{
+		Namespace:      namespace,
+		PluginVersion:  buildinfo.Version,
+		DryRun:         a.DryRun == "server",
+		ForceConflicts: a.ForceConflicts,
+		Wait:           a.Wait,
+		Timeout:        a.Timeout,
+	}
 }
 
 // Complete reads the values file, the flags and the files they name, and the support list.
@@ -234,16 +251,9 @@ func (o *InstallOptions) Run(ctx context.Context) error {
 
 // installSettings are the flags as the installer takes them.
 func (o *InstallOptions) installSettings() install.Config {
-	return install.Config{
-		Namespace:      o.namespace,
-		PluginVersion:  buildinfo.Version,
-		DryRun:         o.DryRun == "server",
-		ForceConflicts: o.ForceConflicts,
-		SkipPreflight:  o.SkipPreflight,
-		SupportMatrix:  o.matrix,
-		Wait:           o.Wait,
-		Timeout:        o.Timeout,
-	}
+	c := o.applyFlags.config(o.namespace)
+	c.SkipPreflight, c.SupportMatrix = o.SkipPreflight, o.matrix
+	return c
 }
 
 // explainInstallError names the flag behind an installer's error and explains a failed

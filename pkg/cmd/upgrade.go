@@ -15,7 +15,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/kubectl-delegate/kubectl-delegate/internal/buildinfo"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/install"
 )
@@ -26,15 +25,10 @@ type UpgradeOptions struct {
 	genericiooptions.IOStreams
 	settings settingsFlags
 
-	Name           string
-	Atomic         bool
-	Force          bool
-	ForceConflicts bool
-	DryRun         string
-	Output         string
-	ShowSecrets    bool
-	Wait           bool
-	Timeout        time.Duration
+	applyFlags
+	Name   string
+	Atomic bool
+	Force  bool
 
 	namespace string
 	changes   install.Values
@@ -70,7 +64,7 @@ same, because Helm would undo the change on its next upgrade (--force changes it
 		},
 	}
 	o.settings.addAll(cmd.Flags())
-	addApplyFlags(cmd, &o.DryRun, &o.Output, &o.ShowSecrets, &o.ForceConflicts, &o.Wait, &o.Timeout)
+	o.applyFlags.add(cmd)
 	cmd.Flags().BoolVar(&o.Atomic, "atomic", true, "Roll back to the previous revision when the new pods do not become available")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "Upgrade a Helm-managed delegate anyway (Helm will revert it on its next upgrade)")
 	return cmd
@@ -136,16 +130,9 @@ func (o *UpgradeOptions) Run(ctx context.Context) error {
 
 // upgradeSettings are the flags as the installer takes them.
 func (o *UpgradeOptions) upgradeSettings() install.Config {
-	return install.Config{
-		Namespace:      o.namespace,
-		PluginVersion:  buildinfo.Version,
-		DryRun:         o.DryRun == "server",
-		ForceConflicts: o.ForceConflicts,
-		Wait:           o.Wait,
-		Timeout:        o.Timeout,
-		Atomic:         o.Atomic,
-		TakeOverHelm:   o.Force,
-	}
+	c := o.applyFlags.config(o.namespace)
+	c.Atomic, c.TakeOverHelm = o.Atomic, o.Force
+	return c
 }
 
 // pluginOnlyFlags are the flags given that only a delegate installed by the plugin can take.
