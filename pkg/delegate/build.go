@@ -176,6 +176,7 @@ func buildOne(objs *Objects, pods []corev1.Pod, w workload, now time.Time) Deleg
 	d.Upgrader = upgraderOf(cronJob)
 	d.Members = members(objs, w, pods, cronJob)
 	d.RBAC = rbacOf(objs, ns, d.Workload.ServiceAccount)
+	d.Rollout = rolloutOf(objs, w)
 	return d
 }
 

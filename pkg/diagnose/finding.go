@@ -98,6 +98,7 @@ var Checks = []Check{
 	{ID: "DLG-201", Category: CategoryCapacity, Subsets: Live | Pre | Bundle, Title: "Each replica requests at least the documented minimum", Run: checkRequests},
 	{ID: "DLG-202", Category: CategoryCapacity, Subsets: Live | Pre | Bundle, Title: "Memory limit leaves the delegate room", Run: checkMemoryLimit},
 	{ID: "DLG-203", Category: CategoryCapacity, Subsets: Live | Pre | Bundle, Title: "Every replica fits on a schedulable node", Run: checkNodeFit},
+	{ID: "DLG-300", Category: CategoryPods, Subsets: Live | Bundle, Title: "The workload's pods are created and become available in the time a rollout takes", Run: checkWorkload},
 	{ID: "DLG-301", Category: CategoryPods, Subsets: Live | Bundle, Title: "Delegate containers are not crash-looping", Run: checkCrashLoop},
 	{ID: "DLG-302", Category: CategoryPods, Subsets: Live | Bundle, Title: "Delegate images can be pulled", Run: checkImagePull},
 	{ID: "DLG-303", Category: CategoryPods, Subsets: Live | Bundle, Title: "Delegate containers can be created", Run: checkContainerConfig},

@@ -1,0 +1,114 @@
+package delegate
+
+import (
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// revisionAnnotation is the Deployment controller's revision number, on the Deployment and on
+// each of its ReplicaSets: the ReplicaSet with the Deployment's revision is the current one.
+const revisionAnnotation = "deployment.kubernetes.io/revision"
+
+// stuck says whether a condition says the controller cannot go on: pods it cannot create, or
+// a rollout past its deadline.
+func stuck(condType, status string) bool {
+	return (condType == string(appsv1.DeploymentReplicaFailure) && status == string(corev1.ConditionTrue)) ||
+		(condType == string(appsv1.DeploymentProgressing) && status == string(corev1.ConditionFalse))
+}
+
+// rolloutOf reads the workload's and its current ReplicaSet's conditions, and the budget a new
+// pod has to become available.
+func rolloutOf(objs *Objects, w workload) Rollout {
+	r := Rollout{LastProgress: w.meta.CreationTimestamp.Time}
+	switch w.kind {
+	case "Deployment":
+		for i := range objs.Deployments {
+			if d := &objs.Deployments[i]; d.UID == w.meta.UID && d.Namespace == w.meta.Namespace && d.Name == w.meta.Name {
+				r.MinReadySeconds = d.Spec.MinReadySeconds
+				for _, c := range d.Status.Conditions {
+					if c.Type == appsv1.DeploymentProgressing && c.LastUpdateTime.After(r.LastProgress) {
+						r.LastProgress = c.LastUpdateTime.Time
+					}
+					if stuck(string(c.Type), string(c.Status)) {
+						r.Conditions = append(r.Conditions, condition("Deployment/"+d.Name, string(c.Type), string(c.Status), c.Reason, c.Message, c.LastTransitionTime))
+					}
+				}
+			}
+		}
+		if rs := currentReplicaSet(objs, w); rs != nil {
+			r.ReplicaSet = rs.Name
+			for _, c := range rs.Status.Conditions {
+				if stuck(string(c.Type), string(c.Status)) {
+					r.Conditions = append(r.Conditions, condition("ReplicaSet/"+rs.Name, string(c.Type), string(c.Status), c.Reason, c.Message, c.LastTransitionTime))
+				}
+			}
+		}
+	case "StatefulSet":
+		for i := range objs.StatefulSets {
+			if s := &objs.StatefulSets[i]; s.UID == w.meta.UID && s.Namespace == w.meta.Namespace && s.Name == w.meta.Name {
+				r.MinReadySeconds = s.Spec.MinReadySeconds
+				for _, c := range s.Status.Conditions {
+					if stuck(string(c.Type), string(c.Status)) {
+						r.Conditions = append(r.Conditions, condition("StatefulSet/"+s.Name, string(c.Type), string(c.Status), c.Reason, c.Message, c.LastTransitionTime))
+					}
+				}
+			}
+		}
+	}
+	if c := mainContainer(w.template.Spec); c != nil {
+		r.StartupSeconds = probeBudget(c.StartupProbe)
+		if c.StartupProbe == nil {
+			r.StartupSeconds = probeBudget(c.ReadinessProbe)
+		}
+	}
+	return r
+}
+
+func condition(object, condType, status, reason, message string, t metav1.Time) Condition {
+	return Condition{Object: object, Type: condType, Status: status, Reason: reason, Message: message, LastTransition: t.Time}
+}
+
+// probeBudget is the longest a probe lets a container go before it gives up on it, with the
+// API server's defaults (periodSeconds 10, failureThreshold 3).
+func probeBudget(p *corev1.Probe) int32 {
+	if p == nil {
+		return 0
+	}
+	period, failures := p.PeriodSeconds, p.FailureThreshold
+	if period <= 0 {
+		period = 10
+	}
+	if failures <= 0 {
+		failures = 3
+	}
+	return p.InitialDelaySeconds + period*failures
+}
+
+// currentReplicaSet is the Deployment's ReplicaSet of its current revision (owner reference
+// and revision annotation, as the Deployment controller decides it), else its newest.
+func currentReplicaSet(objs *Objects, w workload) *appsv1.ReplicaSet {
+	var newest *appsv1.ReplicaSet
+	revision := w.meta.Annotations[revisionAnnotation]
+	for i := range objs.ReplicaSets {
+		rs := &objs.ReplicaSets[i]
+		if rs.Namespace != w.meta.Namespace || !ControlledBy(rs, w.meta.UID) {
+			continue
+		}
+		if revision != "" && rs.Annotations[revisionAnnotation] == revision {
+			return rs
+		}
+		if newest == nil || rs.CreationTimestamp.After(newest.CreationTimestamp.Time) {
+			newest = rs
+		}
+	}
+	return newest
+}
+
+// Budget is how long a rollout of one pod should take: minReadySeconds and the startup
+// probe's budget.
+func (r Rollout) Budget() time.Duration {
+	return time.Duration(r.MinReadySeconds+r.StartupSeconds) * time.Second
+}
