@@ -45,6 +45,8 @@ type workload struct {
 	selector *metav1.LabelSelector
 	template corev1.PodTemplateSpec
 	replicas Replicas
+	// rollout is the workload's own part of Rollout: its conditions and minReadySeconds.
+	rollout Rollout
 }
 
 func workloads(objs *Objects) []workload {
@@ -55,7 +57,8 @@ func workloads(objs *Objects) []workload {
 			desired = *d.Spec.Replicas
 		}
 		out = append(out, workload{kind: "Deployment", meta: d.ObjectMeta, selector: d.Spec.Selector, template: d.Spec.Template,
-			replicas: Replicas{Desired: desired, Ready: d.Status.ReadyReplicas, Available: d.Status.AvailableReplicas, Updated: d.Status.UpdatedReplicas}})
+			replicas: Replicas{Desired: desired, Ready: d.Status.ReadyReplicas, Available: d.Status.AvailableReplicas, Updated: d.Status.UpdatedReplicas},
+			rollout:  deploymentRollout(&d)})
 	}
 	for _, s := range objs.StatefulSets {
 		desired := int32(1)
@@ -63,7 +66,8 @@ func workloads(objs *Objects) []workload {
 			desired = *s.Spec.Replicas
 		}
 		out = append(out, workload{kind: "StatefulSet", meta: s.ObjectMeta, selector: s.Spec.Selector, template: s.Spec.Template,
-			replicas: Replicas{Desired: desired, Ready: s.Status.ReadyReplicas, Available: s.Status.AvailableReplicas, Updated: s.Status.UpdatedReplicas}})
+			replicas: Replicas{Desired: desired, Ready: s.Status.ReadyReplicas, Available: s.Status.AvailableReplicas, Updated: s.Status.UpdatedReplicas},
+			rollout:  statefulSetRollout(&s)})
 	}
 	return out
 }

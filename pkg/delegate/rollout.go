@@ -1,6 +1,7 @@
 package delegate
 
 import (
+	"slices"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -19,41 +20,43 @@ func stuck(condType, status string) bool {
 		(condType == string(appsv1.DeploymentProgressing) && status == string(corev1.ConditionFalse))
 }
 
-// rolloutOf reads the workload's and its current ReplicaSet's conditions, and the budget a new
-// pod has to become available.
-func rolloutOf(objs *Objects, w workload) Rollout {
-	r := Rollout{LastProgress: w.meta.CreationTimestamp.Time}
-	switch w.kind {
-	case "Deployment":
-		for i := range objs.Deployments {
-			if d := &objs.Deployments[i]; d.UID == w.meta.UID && d.Namespace == w.meta.Namespace && d.Name == w.meta.Name {
-				r.MinReadySeconds = d.Spec.MinReadySeconds
-				for _, c := range d.Status.Conditions {
-					if c.Type == appsv1.DeploymentProgressing && c.LastUpdateTime.After(r.LastProgress) {
-						r.LastProgress = c.LastUpdateTime.Time
-					}
-					if stuck(string(c.Type), string(c.Status)) {
-						r.Conditions = append(r.Conditions, condition("Deployment/"+d.Name, string(c.Type), string(c.Status), c.Reason, c.Message, c.LastTransitionTime))
-					}
-				}
-			}
+// deploymentRollout is a Deployment's own part of its rollout.
+func deploymentRollout(d *appsv1.Deployment) Rollout {
+	r := Rollout{MinReadySeconds: d.Spec.MinReadySeconds, LastProgress: d.CreationTimestamp.Time}
+	for _, c := range d.Status.Conditions {
+		if c.Type == appsv1.DeploymentProgressing && c.LastUpdateTime.After(r.LastProgress) {
+			r.LastProgress = c.LastUpdateTime.Time
 		}
+		if stuck(string(c.Type), string(c.Status)) {
+			r.Conditions = append(r.Conditions, condition("Deployment/"+d.Name, string(c.Type), string(c.Status), c.Reason, c.Message, c.LastTransitionTime))
+		}
+	}
+	return r
+}
+
+// statefulSetRollout is a StatefulSet's own part of its rollout: it has no Progressing
+// condition, so progress is dated from its creation and its pods'.
+func statefulSetRollout(s *appsv1.StatefulSet) Rollout {
+	r := Rollout{MinReadySeconds: s.Spec.MinReadySeconds, LastProgress: s.CreationTimestamp.Time}
+	for _, c := range s.Status.Conditions {
+		if stuck(string(c.Type), string(c.Status)) {
+			r.Conditions = append(r.Conditions, condition("StatefulSet/"+s.Name, string(c.Type), string(c.Status), c.Reason, c.Message, c.LastTransitionTime))
+		}
+	}
+	return r
+}
+
+// rolloutOf completes the workload's rollout with its current ReplicaSet's conditions and
+// the budget the pod template gives a new container.
+func rolloutOf(objs *Objects, w workload) Rollout {
+	r := w.rollout
+	r.Conditions = slices.Clone(r.Conditions)
+	if w.kind == "Deployment" {
 		if rs := currentReplicaSet(objs, w); rs != nil {
 			r.ReplicaSet = rs.Name
 			for _, c := range rs.Status.Conditions {
 				if stuck(string(c.Type), string(c.Status)) {
 					r.Conditions = append(r.Conditions, condition("ReplicaSet/"+rs.Name, string(c.Type), string(c.Status), c.Reason, c.Message, c.LastTransitionTime))
-				}
-			}
-		}
-	case "StatefulSet":
-		for i := range objs.StatefulSets {
-			if s := &objs.StatefulSets[i]; s.UID == w.meta.UID && s.Namespace == w.meta.Namespace && s.Name == w.meta.Name {
-				r.MinReadySeconds = s.Spec.MinReadySeconds
-				for _, c := range s.Status.Conditions {
-					if stuck(string(c.Type), string(c.Status)) {
-						r.Conditions = append(r.Conditions, condition("StatefulSet/"+s.Name, string(c.Type), string(c.Status), c.Reason, c.Message, c.LastTransitionTime))
-					}
 				}
 			}
 		}
