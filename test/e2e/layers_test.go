@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubectl-delegate/kubectl-delegate/internal/localcluster"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/diagnose"
 )
 
@@ -198,5 +200,24 @@ func TestDoctorLayersSameNameInAnotherNamespace(t *testing.T) {
 	})
 	if n := seen["GET /apis/apps/v1/deployments"]; n != 1 {
 		t.Errorf("cluster-wide Deployment LISTs: %d, want 1: %v", n, seen)
+	}
+}
+
+// A user who may not list Deployments in all namespaces: the name check says it could not
+// look, instead of passing.
+func TestDoctorLayersNameUncheckedWhenForbidden(t *testing.T) {
+	if env.viewerKubeconfig == "" {
+		t.Skip("the cluster named by KUBECONFIG has no viewer.kubeconfig beside it")
+	}
+	t.Parallel()
+	applyFixtureIn(t, localcluster.ViewerNamespace, "plugin", "plugin-delegate", "unchecked-delegate")
+	res := runCommand(t, env.plugin, "doctor", "unchecked-delegate", "--kubeconfig", env.viewerKubeconfig, "-o", "json")
+	var r diagnose.Report
+	if err := json.Unmarshal([]byte(res.stdout), &r); err != nil {
+		t.Fatalf("doctor as the viewer: exit %d, %v\n%s%s", res.code, err, res.stdout, res.stderr)
+	}
+	names := findingsOf(r, "DLG-405", localcluster.ViewerNamespace+"/unchecked-delegate")
+	if len(names) != 1 || names[0].Verdict != diagnose.Skip || !strings.Contains(names[0].Finding, "other namespaces were not searched") || !strings.Contains(names[0].Finding, "forbidden") {
+		t.Errorf("DLG-405 as the viewer: %+v", names)
 	}
 }
