@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
 	"strings"
@@ -105,6 +106,7 @@ var (
 	webhookDenied   = regexp.MustCompile(`admission webhook "([^"]+)" denied the request:\s*(.*)$`)
 	policyDenied    = regexp.MustCompile(`ValidatingAdmissionPolicy '([^']+)' with binding '([^']+)' denied request:\s*(.*)$`)
 	limitRange      = regexp.MustCompile(`(maximum|minimum) (\S+) usage per (Container|Pod) is (\S+), but (?:limit|request) is (\S+)`)
+	belowLimit      = regexp.MustCompile(`Invalid value: "([^"]+)": must be less than or equal to (cpu|memory) limit(?: of (\S+))?`)
 	missingAccount  = regexp.MustCompile(`serviceaccount "([^"]+)" not found`)
 	missingPriority = regexp.MustCompile(`no PriorityClass with name (\S+) was found`)
 	notFound        = regexp.MustCompile(`(\w+) "([^"]+)" not found`)
@@ -135,6 +137,12 @@ func classifyRefusal(d delegate.Delegate, msg string, missing int32) Finding {
 	if m := limitRange.FindStringSubmatch(msg); m != nil {
 		return Finding{Verdict: Fail, Finding: fmt.Sprintf("a LimitRange refused the pod: %s %s per %s is %s, the delegate asks %s", m[1], m[2], m[3], m[4], m[5]),
 			Hint: fmt.Sprintf("change the LimitRange (kubectl get limitrange -n %s -o yaml) or the delegate's %s to fit it; the delegate needs at least 2Gi of memory per replica", d.Namespace, m[2])}
+	}
+	if m := belowLimit.FindStringSubmatch(msg); m != nil {
+		limit := cmp.Or(m[3], "the default")
+		return Finding{Verdict: Fail, Finding: fmt.Sprintf("the pod's %s request %s is above its %s limit %s: a LimitRange's default limit applies to the delegate, which sets none", m[2], m[1], m[2], limit),
+			Hint: fmt.Sprintf("set a %s limit on the delegate at least its request (kubectl set resources %s -n %s -c %s --limits=%s=%s), or raise the LimitRange's default (kubectl get limitrange -n %s -o yaml)",
+				m[2], kind, d.Namespace, orDefault(d.Workload.Container, "delegate"), m[2], m[1], d.Namespace)}
 	}
 	if m := missingAccount.FindStringSubmatch(msg); m != nil {
 		return Finding{Verdict: Fail, Finding: fmt.Sprintf("ServiceAccount %s does not exist", m[1]),
@@ -173,16 +181,33 @@ func quotaFinding(d delegate.Delegate, quota, requested, used, limited string, m
 		room := l.DeepCopy()
 		room.Sub(u)
 		if per := divide(room, int64(missing)); per.Sign() > 0 {
-			lower = append(lower, fmt.Sprintf("--%s=%s=%s", which, resourceName, per.String()))
+			lower = append(lower, lowerFlag(d, which, resourceName, per))
 		}
 	}
 	hint := fmt.Sprintf("raise the quota to fit %d more replica(s): kubectl patch resourcequota %s -n %s --type merge -p '{\"spec\":{\"hard\":{%s}}}'",
 		missing, quota, d.Namespace, strings.Join(raise, ","))
 	if len(lower) > 0 {
-		hint += fmt.Sprintf("; or lower the delegate's requests to the room left: kubectl set resources %s/%s -n %s -c %s %s (below 1 CPU and 2Gi per replica the delegate runs short: DLG-201)",
-			strings.ToLower(d.Workload.Kind), d.Workload.Name, d.Namespace, orDefault(d.Workload.Container, "delegate"), strings.Join(lower, " "))
+		command := fmt.Sprintf("kubectl set resources %s/%s -n %s -c %s", strings.ToLower(d.Workload.Kind), d.Workload.Name, d.Namespace, orDefault(d.Workload.Container, "delegate"))
+		if isHelm(d) {
+			command = fmt.Sprintf("helm upgrade %s harness-delegate/harness-delegate-ng -n %s --reuse-values", d.Helm.Release, d.Namespace)
+		}
+		hint += fmt.Sprintf("; or lower the delegate's requests to the room left: %s %s (below 1 CPU and 2Gi per replica the delegate runs short: DLG-201)", command, strings.Join(lower, " "))
 	}
 	return Finding{Verdict: Fail, Finding: fmt.Sprintf("ResourceQuota %s exceeded: %s", quota, strings.Join(short, "; ")), Hint: hint}
+}
+
+func isHelm(d delegate.Delegate) bool { return d.InstallMethod == delegate.Helm && d.Helm != nil }
+
+// lowerFlag sets one resource to q: a kubectl set resources flag, or for a Helm release the
+// chart's value (cpu as a quantity; memory in Mi, request and limit alike).
+func lowerFlag(d delegate.Delegate, which, name string, q resource.Quantity) string {
+	switch {
+	case !isHelm(d):
+		return fmt.Sprintf("--%s=%s=%s", which, name, q.String())
+	case name == "memory":
+		return fmt.Sprintf("--set memory=%d", q.Value()/(1<<20))
+	}
+	return "--set cpu=" + q.String()
 }
 
 // quotaList reads the quota admission's lists, e.g. requests.memory=2Gi,limits.memory=2Gi.

@@ -61,10 +61,10 @@ func TestWorkloadRefusalsNameTheCauseAndTheFix(t *testing.T) {
 		{"quota", pod + "exceeded quota: delegate-quota, requested: requests.memory=2Gi, used: requests.memory=1Gi, limited: requests.memory=2Gi",
 			[]string{"2 of 2 pod(s) not created: ResourceQuota delegate-quota exceeded: requests.memory requested 2Gi, used 1Gi, limited 2Gi", "FailedCreate event of ReplicaSet/prod-7d9c5, x5"},
 			[]string{`kubectl patch resourcequota delegate-quota -n harness-delegate-ng --type merge -p '{"spec":{"hard":{"requests.memory":"5Gi"}}}'`,
-				"kubectl set resources deployment/prod -n harness-delegate-ng -c delegate --requests=memory=512Mi"}},
+				"helm upgrade prod harness-delegate/harness-delegate-ng -n harness-delegate-ng --reuse-values --set memory=512 (below 1 CPU and 2Gi"}},
 		{"quota of cpu and pods", pod + "exceeded quota: q, requested: pods=1,requests.cpu=1, used: pods=3,requests.cpu=1500m, limited: pods=3,requests.cpu=2",
 			[]string{"pods requested 1, used 3, limited 3; requests.cpu requested 1, used 1500m, limited 2"},
-			[]string{`{"pods":"5","requests.cpu":"3500m"}`, "--requests=cpu=250m"}},
+			[]string{`{"pods":"5","requests.cpu":"3500m"}`, "--reuse-values --set cpu=250m"}},
 		{"quota needing limits", pod + "failed quota: compute: must specify limits.memory",
 			[]string{"ResourceQuota compute requires limits.memory on every pod"}, []string{"LimitRange"}},
 		{"pod security", pod + `violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "delegate" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container "delegate" must set securityContext.capabilities.drop=["ALL"]), runAsNonRoot != true (pod or container "delegate" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container "delegate" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")`,
@@ -79,6 +79,9 @@ func TestWorkloadRefusalsNameTheCauseAndTheFix(t *testing.T) {
 			[]string{"ValidatingAdmissionPolicy no-root (binding no-root-binding) refused the pod: containers must not run as root"}, []string{"kubectl get validatingadmissionpolicybinding no-root-binding"}},
 		{"limit range", pod + "maximum memory usage per Container is 1Gi, but limit is 2Gi",
 			[]string{"a LimitRange refused the pod: maximum memory per Container is 1Gi, the delegate asks 2Gi"}, []string{"kubectl get limitrange -n harness-delegate-ng"}},
+		{"default limit below the request", `Pod "prod-7d9c5-x2x9q" is invalid: spec.containers[0].resources.requests: Invalid value: "1": must be less than or equal to cpu limit of 500m`,
+			[]string{"the pod's cpu request 1 is above its cpu limit 500m: a LimitRange's default limit applies"},
+			[]string{"kubectl set resources deployment/prod -n harness-delegate-ng -c delegate --limits=cpu=1"}},
 		{"service account", pod + `error looking up service account harness-delegate-ng/prod: serviceaccount "prod" not found`,
 			[]string{"ServiceAccount prod does not exist"}, []string{"kubectl create serviceaccount prod -n harness-delegate-ng"}},
 		{"priority class", pod + "no PriorityClass with name critical-delegates was found",
@@ -119,9 +122,11 @@ func TestWorkloadReadsWhereTheRefusalIs(t *testing.T) {
 	// A StatefulSet's own FailedCreate event.
 	legacy := notCreated(1)
 	legacy.Workload.Kind, legacy.Workload.Name, legacy.Rollout.ReplicaSet = "StatefulSet", "prod", ""
+	legacy.InstallMethod, legacy.Helm = delegate.Legacy, nil
 	s := snapshot(legacy)
 	s.Events = []corev1.Event{failedCreate(legacy, "StatefulSet", "prod", "create Pod prod-0 in StatefulSet prod failed error: "+quota)}
-	if f := only(t, checkWorkload, s); f.Verdict != Fail || !strings.Contains(f.Finding, "FailedCreate event of StatefulSet/prod") {
+	if f := only(t, checkWorkload, s); f.Verdict != Fail || !strings.Contains(f.Finding, "FailedCreate event of StatefulSet/prod") ||
+		!strings.Contains(f.Hint, "kubectl set resources statefulset/prod -n harness-delegate-ng -c delegate --requests=memory=1Gi") {
 		t.Errorf("statefulset: %+v", f)
 	}
 	// An old ReplicaSet's refusal is not the current one's; and once every pod exists an old
