@@ -218,3 +218,21 @@ func TestDuplicateNameWhateverTheScope(t *testing.T) {
 		t.Errorf("duplicate: %+v", f)
 	}
 }
+
+// Event messages come from the cluster: whatever they say, the refusal is a failure with the
+// message in it, never a panic.
+func FuzzClassifyRefusal(f *testing.F) {
+	f.Add(`pods "x" is forbidden: exceeded quota: q, requested: requests.memory=2Gi,pods=1, used: requests.memory=0, limited: requests.memory=1Gi`, int32(2))
+	f.Add(`pods "x" is forbidden: violates PodSecurity "restricted:latest": runAsNonRoot != true (pod must set securityContext.runAsNonRoot=true)`, int32(1))
+	f.Add(`exceeded quota: q, requested: cpu=1e400, used: cpu=-1, limited: cpu=x`, int32(3))
+	f.Add(`Invalid value: "1": must be less than or equal to cpu limit`, int32(1))
+	f.Fuzz(func(t *testing.T, msg string, missing int32) {
+		if missing <= 0 || missing > 1000 {
+			return
+		}
+		got := classifyRefusal(notCreated(missing), msg, missing)
+		if got.Verdict != Fail || got.Finding == "" || got.Hint == "" {
+			t.Errorf("%q: %+v", msg, got)
+		}
+	})
+}
