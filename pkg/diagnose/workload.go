@@ -40,23 +40,32 @@ func checkWorkload(s *Snapshot) []Finding {
 			}
 			return f
 		}
-		if available < desired {
-			since := d.Rollout.LastProgress
-			for _, p := range d.Pods {
-				if p.CreatedAt.After(since) {
-					since = p.CreatedAt
-				}
-			}
-			if waited, budget := s.CollectedAt.Sub(since), d.Rollout.Budget(); !since.IsZero() && waited > budget {
+		if since := lastChange(d); available < desired && !since.IsZero() {
+			waited, budget := s.CollectedAt.Sub(since), d.Rollout.Budget()
+			if waited > budget {
 				return Finding{Verdict: Warn,
 					Finding: fmt.Sprintf("%d of %d replica(s) available for %s; a rollout should take %s (minReadySeconds %d + startup probe %ds)",
 						available, desired, waited.Round(time.Second), budget, d.Rollout.MinReadySeconds, d.Rollout.StartupSeconds),
 					Hint: fmt.Sprintf("the delegate runs short of replicas; the pod checks name the cause when one is known, else: kubectl describe %s/%s -n %s and its pods' events",
 						strings.ToLower(d.Workload.Kind), d.Workload.Name, d.Namespace)}
 			}
+			return Finding{Verdict: Pass, Finding: fmt.Sprintf("%d of %d replica(s) available, %s into a rollout that may take %s; the controller reports no refusal",
+				available, desired, waited.Round(time.Second), budget)}
 		}
 		return Finding{Verdict: Pass, Finding: fmt.Sprintf("%d of %d replica(s) available; the controller reports no refusal", available, desired)}
 	})
+}
+
+// lastChange is when the controller last moved: its last progress or its newest pod; a
+// rollout's budget runs from there.
+func lastChange(d delegate.Delegate) time.Time {
+	since := d.Rollout.LastProgress
+	for _, p := range d.Pods {
+		if p.CreatedAt.After(since) {
+			since = p.CreatedAt
+		}
+	}
+	return since
 }
 
 // refusal is the API server's newest word on why the workload's controller could not create a

@@ -164,7 +164,7 @@ func TestWorkloadDesiredVersusRunning(t *testing.T) {
 	}
 	// Within the budget: still rolling out.
 	short.Rollout.LastProgress = now.Add(-2 * time.Minute)
-	if f := only(t, checkWorkload, snapshot(short)); f.Verdict != Pass {
+	if f := only(t, checkWorkload, snapshot(short)); f.Verdict != Pass || f.Finding != "1 of 2 replica(s) available, 2m0s into a rollout that may take 7m40s; the controller reports no refusal" {
 		t.Errorf("within the budget: %+v", f)
 	}
 	// A pod newer than the last progress restarts the clock.
@@ -172,6 +172,13 @@ func TestWorkloadDesiredVersusRunning(t *testing.T) {
 	short.Pods[0].CreatedAt = now.Add(-time.Minute)
 	if f := only(t, checkWorkload, snapshot(short)); f.Verdict != Pass {
 		t.Errorf("a new pod: %+v", f)
+	}
+
+	// Nothing dates the rollout (an old bundle): no claim about its time.
+	undated := healthy()
+	undated.Replicas = delegate.Replicas{Desired: 2, Available: 1}
+	if f := only(t, checkWorkload, snapshot(undated)); f.Verdict != Pass || f.Finding != "1 of 2 replica(s) available; the controller reports no refusal" {
+		t.Errorf("undated: %+v", f)
 	}
 
 	deadline := healthy()
