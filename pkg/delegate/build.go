@@ -50,6 +50,8 @@ type workload struct {
 	selector *metav1.LabelSelector
 	template corev1.PodTemplateSpec
 	replicas Replicas
+	// rollout is the workload's own part of Rollout: its conditions and minReadySeconds.
+	rollout Rollout
 }
 
 func workloads(objs *Objects) []workload {
@@ -60,7 +62,8 @@ func workloads(objs *Objects) []workload {
 			desired = *d.Spec.Replicas
 		}
 		out = append(out, workload{kind: "Deployment", meta: d.ObjectMeta, selector: d.Spec.Selector, template: d.Spec.Template,
-			replicas: Replicas{Desired: desired, Ready: d.Status.ReadyReplicas, Available: d.Status.AvailableReplicas, Updated: d.Status.UpdatedReplicas}})
+			replicas: Replicas{Desired: desired, Ready: d.Status.ReadyReplicas, Available: d.Status.AvailableReplicas, Updated: d.Status.UpdatedReplicas},
+			rollout:  deploymentRollout(&d)})
 	}
 	for _, s := range objs.StatefulSets {
 		desired := int32(1)
@@ -68,7 +71,8 @@ func workloads(objs *Objects) []workload {
 			desired = *s.Spec.Replicas
 		}
 		out = append(out, workload{kind: "StatefulSet", meta: s.ObjectMeta, selector: s.Spec.Selector, template: s.Spec.Template,
-			replicas: Replicas{Desired: desired, Ready: s.Status.ReadyReplicas, Available: s.Status.AvailableReplicas, Updated: s.Status.UpdatedReplicas}})
+			replicas: Replicas{Desired: desired, Ready: s.Status.ReadyReplicas, Available: s.Status.AvailableReplicas, Updated: s.Status.UpdatedReplicas},
+			rollout:  statefulSetRollout(&s)})
 	}
 	return out
 }
@@ -184,6 +188,7 @@ func buildOne(objs *Objects, pods []corev1.Pod, w workload, now time.Time) Deleg
 	}
 	d.Members = members(objs, w, pods, cronJob)
 	d.RBAC = rbacOf(objs, ns, d.Workload.ServiceAccount)
+	d.Rollout = rolloutOf(objs, w)
 	return d
 }
 

@@ -75,6 +75,12 @@ type Delegate struct {
 	Description     string     `json:"description,omitempty"`
 	PollForTasks    bool       `json:"pollForTasks"`
 	Duplicate       *Duplicate `json:"duplicate,omitempty"`
+	// NameUnchecked says why other namespaces could not be searched for the delegate's name
+	// (doctor -n without leave to list Deployments cluster-wide); "" when they were.
+	NameUnchecked string `json:"nameUnchecked,omitempty"`
+	// Rollout is what the workload's controller says about creating and rolling out its pods:
+	// when it cannot create them there are no pods for the pod checks to read.
+	Rollout Rollout `json:"rollout"`
 
 	// Members are the UIDs, sorted, of the objects that make up the delegate (owners.go):
 	// events name their object by UID. They are for matching a live cluster's events and
@@ -113,6 +119,35 @@ type Replicas struct {
 	Ready     int32 `json:"ready"`
 	Available int32 `json:"available"`
 	Updated   int32 `json:"updated"`
+}
+
+// Rollout is the controller's side of the workload: why pods are not created, and how long a
+// rollout should take.
+type Rollout struct {
+	// ReplicaSet is a Deployment's current ReplicaSet (its revision), whose FailedCreate
+	// events say why pods are not created.
+	ReplicaSet string `json:"replicaSet,omitempty"`
+	// Conditions are those of the workload and its current ReplicaSet that say the controller
+	// is stuck: ReplicaFailure=True and Progressing=False.
+	Conditions []Condition `json:"conditions,omitempty"`
+	// MinReadySeconds is the pod template's minReadySeconds.
+	MinReadySeconds int32 `json:"minReadySeconds"`
+	// StartupSeconds is the most the startup probe (else the readiness probe) lets a new
+	// container take: initialDelaySeconds + periodSeconds x failureThreshold.
+	StartupSeconds int32 `json:"startupSeconds"`
+	// LastProgress is when the controller last made progress: the Progressing condition's
+	// lastUpdateTime, else the workload's creation.
+	LastProgress time.Time `json:"lastProgress"`
+}
+
+// Condition is one status condition, of the object named by Object (Kind/name).
+type Condition struct {
+	Object         string    `json:"object"`
+	Type           string    `json:"type"`
+	Status         string    `json:"status"`
+	Reason         string    `json:"reason,omitempty"`
+	Message        string    `json:"message,omitempty"`
+	LastTransition time.Time `json:"lastTransition"`
 }
 
 // Pod is one of the delegate's pods, summarised from its status.

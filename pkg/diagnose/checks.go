@@ -125,19 +125,39 @@ func perDelegate(s *Snapshot, judge func(d delegate.Delegate) Finding) []Finding
 }
 
 // podFindings runs judge on every pod of every delegate; a delegate whose pods all pass
-// gets one pass finding.
+// gets one pass finding. A delegate without pods gets none: DLG-300 says why there are none.
 func podFindings(s *Snapshot, pass string, judge func(d delegate.Delegate, p delegate.Pod) *Finding) []Finding {
+	return judgedPodFindings(s, pass, func(d delegate.Delegate, p delegate.Pod) (*Finding, bool) { return judge(d, p), true })
+}
+
+// judgedPodFindings is podFindings for a check that judges only some pods (judged false: the
+// pod is another check's): its pass finding counts the pods it judged, never the others.
+func judgedPodFindings(s *Snapshot, pass string, judge func(d delegate.Delegate, p delegate.Pod) (*Finding, bool)) []Finding {
 	var out []Finding
 	for _, d := range s.Delegates {
-		bad := 0
+		bad, judged := 0, 0
 		for _, p := range d.Pods {
-			if f := judge(d, p); f != nil {
+			f, ok := judge(d, p)
+			if ok {
+				judged++
+			}
+			if f != nil {
 				f.Subject, f.Delegate = d.Namespace+"/"+p.Name, subject(d)
 				out = append(out, *f)
 				bad++
 			}
 		}
-		if bad == 0 {
+		switch others := len(d.Pods) - judged; {
+		case bad > 0 || len(d.Pods) == 0:
+		case judged == 0:
+			out = append(out, Finding{Verdict: Skip, Subject: subject(d), Delegate: subject(d), Finding: fmt.Sprintf("%d pod(s), each for the checks above", len(d.Pods))})
+		case others > 0:
+			verb := "is"
+			if others > 1 {
+				verb = "are"
+			}
+			out = append(out, Finding{Verdict: Pass, Subject: subject(d), Delegate: subject(d), Finding: fmt.Sprintf("%d of %d pod(s) %s; the other %d %s for the checks above", judged, len(d.Pods), pass, others, verb)})
+		default:
 			out = append(out, Finding{Verdict: Pass, Subject: subject(d), Delegate: subject(d), Finding: fmt.Sprintf("%d pod(s): %s", len(d.Pods), pass)})
 		}
 	}
@@ -342,12 +362,16 @@ func nextRun(schedule string, t time.Time) (time.Time, bool) {
 
 func checkDuplicateName(s *Snapshot) []Finding {
 	return perDelegate(s, func(d delegate.Delegate) Finding {
-		if d.Duplicate == nil {
-			return Finding{Verdict: Pass, Finding: "name used once in the cluster"}
+		switch {
+		case d.Duplicate != nil:
+			return Finding{Verdict: Fail,
+				Finding: fmt.Sprintf("the name %q is also used in namespace(s) %s", d.Name, strings.Join(d.Duplicate.OtherNamespaces, ", ")),
+				Hint: "Harness tells delegates apart by name: two with one name self-destruct; give each a unique delegateName " +
+					"(the same name in another cluster, on the same account, self-destructs too and cannot be seen from here)"}
+		case d.NameUnchecked != "":
+			return Finding{Verdict: Skip, Finding: "other namespaces were not searched: " + d.NameUnchecked}
 		}
-		return Finding{Verdict: Fail,
-			Finding: fmt.Sprintf("the name %q is also used in namespace(s) %s", d.Name, strings.Join(d.Duplicate.OtherNamespaces, ", ")),
-			Hint:    "Harness tells delegates apart by name: two with one name self-destruct; give each a unique delegateName"}
+		return Finding{Verdict: Pass, Finding: "name used once in the cluster"}
 	})
 }
 
@@ -479,17 +503,17 @@ func checkProbes(s *Snapshot) []Finding {
 // checkReadiness flags pods that run but are not ready, or restart often, without being in
 // one of the states the checks above explain.
 func checkReadiness(s *Snapshot) []Finding {
-	return podFindings(s, "ready", func(d delegate.Delegate, p delegate.Pod) *Finding {
+	return judgedPodFindings(s, "ready", func(d delegate.Delegate, p delegate.Pod) (*Finding, bool) {
 		switch {
 		case p.Waiting != "" || p.Node == "":
-			return nil // crash loops, pulls, config errors and Pending have their own checks
+			return nil, false // crash loops, pulls, config errors and Pending have their own checks
 		case p.Phase == string(corev1.PodRunning) && !p.Ready:
 			return &Finding{Verdict: Warn, Finding: "Running but not ready",
-				Hint: fmt.Sprintf("kubectl describe pod -n %s %s shows the failing condition", d.Namespace, p.Name)}
+				Hint: fmt.Sprintf("kubectl describe pod -n %s %s shows the failing condition", d.Namespace, p.Name)}, true
 		case p.Restarts >= 5:
 			return &Finding{Verdict: Warn, Finding: fmt.Sprintf("%d restarts", p.Restarts),
-				Hint: fmt.Sprintf("it keeps dying and coming back: kubectl logs -n %s %s --previous", d.Namespace, p.Name)}
+				Hint: fmt.Sprintf("it keeps dying and coming back: kubectl logs -n %s %s --previous", d.Namespace, p.Name)}, true
 		}
-		return nil
+		return nil, true
 	})
 }

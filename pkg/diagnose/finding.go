@@ -104,7 +104,8 @@ var Checks = []Check{
 	{ID: "DLG-202", Category: CategoryCapacity, Subsets: Live | Pre | Bundle, Title: "Memory limit leaves the delegate room", Run: checkMemoryLimit},
 	{ID: "DLG-203", Category: CategoryCapacity, Subsets: Live | Pre | Bundle, Title: "The schedulable nodes have room for every replica together", Run: checkNodeFit},
 	// The pod rows follow the chain a pod goes through, so that the first that fails is the
-	// cause (report.go): scheduled, started (image, config), running (crash, probes, ready).
+	// cause (report.go): created, scheduled, started (image, config), running (crash, probes, ready).
+	{ID: "DLG-300", Category: CategoryPods, Subsets: Live | Bundle, Title: "The workload's pods are created and become available in the time a rollout takes", Run: checkWorkload},
 	{ID: "DLG-304", Category: CategoryPods, Subsets: Live | Bundle, Title: "Delegate pods are scheduled", Run: checkPending},
 	{ID: "DLG-302", Category: CategoryPods, Subsets: Live | Bundle, Title: "Delegate images can be pulled", Run: checkImagePull},
 	{ID: "DLG-303", Category: CategoryPods, Subsets: Live | Bundle, Title: "Delegate containers can be created", Run: checkContainerConfig},

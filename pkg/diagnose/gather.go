@@ -77,6 +77,10 @@ func Gather(ctx context.Context, client kubernetes.Interface, opts GatherOptions
 			return nil, err
 		}
 	}
+	if opts.Namespace != "" {
+		// The namespace's LISTs cannot see the same name used in another: one more LIST.
+		delegate.FindNamesElsewhere(ctx, client, s.Delegates, 500)
+	}
 	if needsNodeCapacity(s.Delegates) {
 		if s.Nodes, err = gatherNodeCapacity(ctx, client); err != nil {
 			s.Nodes, s.NodesError = nil, "node capacity could not be read: "+err.Error()

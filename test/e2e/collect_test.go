@@ -128,11 +128,16 @@ func verdicts(r diagnose.Report) []verdict {
 func TestCollectBundleRedactsAndRereads(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	ns := applyFixtures(t, "collect", "helm-chart", "manifest")
+	// Names no other test uses: collect and doctor -n see the same name in every namespace,
+	// and a twin created by a parallel test between collect and the live doctor would change
+	// DLG-405 between the two.
+	ns := testNamespace(t, "collect")
+	applyFixtureIn(t, ns, "helm-chart", "helm-delegate", "bundled-helm-delegate")
+	applyFixtureIn(t, ns, "manifest", "manifest-delegate", "bundled-manifest-delegate")
 	var helm, crash delegate.Delegate
 	eventually(t, 90*time.Second, func() (bool, string) {
 		ds := listDelegates(t, "-n", ns)
-		helm, crash = ds[ns+"/helm-delegate"], ds[ns+"/manifest-delegate"]
+		helm, crash = ds[ns+"/bundled-helm-delegate"], ds[ns+"/bundled-manifest-delegate"]
 		return helm.Replicas.Ready == 2 && len(helm.Pods) == 2 && len(crash.Pods) == 1 && crash.Pods[0].Restarts > 0,
 			fmt.Sprintf("helm %+v, crash %+v", helm.Replicas, crash.Pods)
 	})
@@ -156,18 +161,18 @@ func TestCollectBundleRedactsAndRereads(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bundle.tar.gz")
 	var raw []byte
 	var files map[string][]byte
-	crashDir := "delegates/" + ns + "/manifest-delegate/pods/" + crash.Pods[0].Name + "/"
-	helmDir := "delegates/" + ns + "/helm-delegate/pods/" + helm.Pods[0].Name + "/"
+	crashDir := "delegates/" + ns + "/bundled-manifest-delegate/pods/" + crash.Pods[0].Name + "/"
+	helmDir := "delegates/" + ns + "/bundled-helm-delegate/pods/" + helm.Pods[0].Name + "/"
 	var res result
 	eventually(t, 60*time.Second, func() (bool, string) {
-		res = plugin(t, "collect", "-n", ns, "-O", path, "--support-matrix", matrix)
+		res = plugin(t, "collect", "-n", ns, "-O", path, "--force", "--support-matrix", matrix)
 		if res.code != 0 {
 			return false, fmt.Sprintf("exit %d: %s", res.code, res.stderr)
 		}
 		raw, files = untar(t, path)
 		return strings.Contains(string(files[helmDir+"delegate.log"]), "planted-current-0") &&
 				strings.Contains(string(files[crashDir+"delegate.previous.log"]), "planted-previous-crash"),
-			fmt.Sprintf("planted logs not served yet: %q", files[helmDir+"delegate.log"])
+			fmt.Sprintf("planted logs not served yet: %q %q", files[helmDir+"delegate.log"], files[crashDir+"delegate.previous.log"])
 	})
 	if !strings.Contains(res.stderr, "Bundle written to "+path) {
 		t.Errorf("summary: %s", res.stderr)
@@ -200,9 +205,9 @@ func TestCollectBundleRedactsAndRereads(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"snapshot.json", "doctor.json", "doctor.txt", "cluster/version.json", "cluster/nodes.json", "cluster/nodes.txt",
-		"namespaces/" + ns + "/events.txt", "delegates/" + ns + "/helm-delegate/deployment.txt", "delegates/" + ns + "/helm-delegate/objects.yaml",
-		"delegates/" + ns + "/helm-delegate/events.txt", "delegates/" + ns + "/helm-delegate/upgrader/objects.yaml",
-		"delegates/" + ns + "/helm-delegate/upgrader/cronjob.txt", helmDir + "describe.txt", helmDir + "pod.yaml", crashDir + "delegate.log"} {
+		"namespaces/" + ns + "/events.txt", "delegates/" + ns + "/bundled-helm-delegate/deployment.txt", "delegates/" + ns + "/bundled-helm-delegate/objects.yaml",
+		"delegates/" + ns + "/bundled-helm-delegate/events.txt", "delegates/" + ns + "/bundled-helm-delegate/upgrader/objects.yaml",
+		"delegates/" + ns + "/bundled-helm-delegate/upgrader/cronjob.txt", helmDir + "describe.txt", helmDir + "pod.yaml", crashDir + "delegate.log"} {
 		if _, ok := files[name]; !ok {
 			t.Errorf("the bundle lacks %s", name)
 		}
@@ -210,7 +215,7 @@ func TestCollectBundleRedactsAndRereads(t *testing.T) {
 	if _, ok := files[helmDir+"delegate.previous.log"]; ok {
 		t.Error("a previous log for a container that never restarted")
 	}
-	objects := string(files["delegates/"+ns+"/helm-delegate/objects.yaml"])
+	objects := string(files["delegates/"+ns+"/bundled-helm-delegate/objects.yaml"])
 	if !strings.Contains(objects, "kind: Secret") || !strings.Contains(objects, "- DELEGATE_TOKEN") || strings.Contains(objects, "stringData") {
 		t.Errorf("Secrets reduced to key names:\n%s", objects)
 	}

@@ -53,9 +53,10 @@ func matrixWithServer(t *testing.T) string {
 
 func TestDoctorHealthyDelegate(t *testing.T) {
 	t.Parallel()
-	ns := applyFixture(t, "helm-chart")
+	// A name no other test uses: doctor -n sees the same name in every namespace.
+	ns := applyRenamed(t, "helm-chart", "helm-delegate", "healthy-delegate")
 	eventually(t, 90*time.Second, func() (bool, string) {
-		d := listDelegates(t, "-n", ns)[ns+"/helm-delegate"]
+		d := listDelegates(t, "-n", ns)[ns+"/healthy-delegate"]
 		return d.Replicas.Ready == 2, fmt.Sprintf("%+v", d.Replicas)
 	})
 	r, res := doctor(t, "-n", ns, "--support-matrix", matrixWithServer(t))
@@ -63,21 +64,21 @@ func TestDoctorHealthyDelegate(t *testing.T) {
 		top, _ := r.Top()
 		t.Errorf("healthy delegate: exit %d, %+v, top %+v", res.code, r.Summary, top)
 	}
-	if access := findingsOf(r, "DLG-601", ns+"/helm-delegate"); len(access) != 1 || access[0].Verdict != diagnose.Pass {
+	if access := findingsOf(r, "DLG-601", ns+"/healthy-delegate"); len(access) != 1 || access[0].Verdict != diagnose.Pass {
 		t.Errorf("the chart's cluster-admin binding, reviewed by the API server: %+v", access)
 	}
 	// The embedded matrix does not list this server: a warning, exit 4.
-	r, res = doctor(t, "helm-delegate", "-n", ns)
+	r, res = doctor(t, "healthy-delegate", "-n", ns)
 	top, _ := r.Top()
 	if res.code != 4 || top.ID != "DLG-101" || top.Verdict != diagnose.Warn {
 		t.Errorf("version outside the matrix: exit %d, top %+v", res.code, top)
 	}
-	if res = plugin(t, "doctor", "helm-delegate", "-n", ns, "--fail-on", "warn"); res.code != 3 {
+	if res = plugin(t, "doctor", "healthy-delegate", "-n", ns, "--fail-on", "warn"); res.code != 3 {
 		t.Errorf("--fail-on warn: exit %d", res.code)
 	}
 	// The text report, as people read it.
 	res = plugin(t, "doctor", "-n", ns)
-	for _, want := range []string{"Cluster\n-------\n", "‼ DLG-101 cluster:", "√ DLG-201 " + ns + "/helm-delegate", "Status check results are ‼"} {
+	for _, want := range []string{"Cluster\n-------\n", "‼ DLG-101 cluster:", "√ DLG-201 " + ns + "/healthy-delegate", "Status check results are ‼"} {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("text report lacks %q:\n%s", want, res.stdout)
 		}
