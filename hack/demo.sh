@@ -58,6 +58,10 @@ if command -v kubectl >/dev/null; then
   echo "demo-token-not-a-real-one" | "${plugin[@]}" install demo-delegate -n demo-install --account-id DemoAccount01 \
     --token-file - --min-ready-seconds 5 --timeout 2m
 
+  for pod in $(kubectl -n demo-install get pods -l harness.io/name=demo-delegate -o jsonpath='{.items[*].metadata.name}'); do
+    hack/cluster.sh logs demo-install "$pod" delegate "$logs/registered.log"
+  done
+
   step "Installing again changes nothing" "kubectl delegate install demo-delegate ... (same flags)"
   echo "demo-token-not-a-real-one" | "${plugin[@]}" install demo-delegate -n demo-install --account-id DemoAccount01 \
     --token-file - --min-ready-seconds 5 --timeout 2m 2>/dev/null
@@ -78,7 +82,7 @@ if command -v kubectl >/dev/null; then
     "kubectl create quota delegate-quota -n demo-quota --hard=requests.cpu=500m; kubectl apply -f helm-chart.yaml; kubectl delegate doctor -n demo-quota"
   kubectl create namespace demo-quota --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   kubectl -n demo-quota create quota delegate-quota --hard=requests.cpu=500m,requests.memory=1Gi --dry-run=client -o yaml | kubectl apply -f - >/dev/null
-  sed "s/NAMESPACE/demo-quota/g" test/e2e/testdata/helm-chart.yaml | kubectl apply -f - >/dev/null
+  sed "s/NAMESPACE/demo-quota/g; s/helm-delegate/quota-delegate/g" test/e2e/testdata/helm-chart.yaml | kubectl apply -f - >/dev/null
   sleep 3 # the ReplicaSet controller tries, and records why it may not
   "${plugin[@]}" doctor -n demo-quota || echo "(doctor exited $?: a check failed)"
 
