@@ -181,20 +181,39 @@ var logPatterns = []logPattern{
 
 var registeredRE = regexp.MustCompile(`Delegate registered with id`)
 
+// logHints are the required literals of each of logPatterns, by index.
+var logHints = func() [][]string {
+	out := make([][]string, len(logPatterns))
+	for i, p := range logPatterns {
+		out[i] = requiredLiterals(p.re)
+	}
+	return out
+}()
+
 // scanLog finds the known error line that says most about the cause since the last
 // registration (the latest among equally specific ones), and whether a registration came
 // after every error. Excerpts are cut to 200 characters: log lines are the user's data.
 func scanLog(text string) (failure *logPattern, line string, registered bool) {
+	// Only the patterns whose required literals the text holds are run on its lines.
+	var active []*logPattern
+	for i := range logPatterns {
+		if mayMatch(text, logHints[i]) {
+			active = append(active, &logPatterns[i])
+		}
+	}
+	mayRegister := strings.Contains(text, registeredRE.String())
+	if len(active) == 0 && !mayRegister {
+		return nil, "", false
+	}
 	sc := bufio.NewScanner(strings.NewReader(text))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		l := sc.Text()
-		if registeredRE.MatchString(l) {
+		if mayRegister && registeredRE.MatchString(l) {
 			registered, failure, line = true, nil, ""
 			continue
 		}
-		for i := range logPatterns {
-			p := &logPatterns[i]
+		for _, p := range active {
 			if p.re.MatchString(l) {
 				if failure == nil || p.specificity >= failure.specificity {
 					failure, line, registered = p, excerpt(l), false
