@@ -200,3 +200,22 @@ func TestConnectorReportExitCode(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseConnectors: any file either parses into connectors that each have an identifier
+// and a known type, or fails with an error; it never panics.
+func FuzzParseConnectors(f *testing.F) {
+	f.Add([]byte(spotConnector))
+	f.Add([]byte("- connector: {identifier: a, type: Git, spec: {delegateSelectors: [x]}}\n---\n{}"))
+	f.Add([]byte(`{"connector": {"identifier": "aws", "type": "Aws", "spec": {"executeOnDelegate": false}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cs, err := ParseConnectors(data)
+		if err != nil {
+			return
+		}
+		for _, c := range cs {
+			if c.Identifier == "" || !slices.Contains(connectorTypes, c.Type) || slices.Contains(c.Selectors, "") {
+				t.Fatalf("accepted %+v from %q", c, data)
+			}
+		}
+	})
+}
