@@ -83,3 +83,11 @@ ns/east    pass      -
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
+
+func TestDoctorConnectorReadsStdin(t *testing.T) {
+	// execute's stdin is empty: the file read is stdin's, and it holds no connector.
+	code, _, errOut := execute("doctor", "--server", noServer, "--connector", "-")
+	if code != 1 || !strings.Contains(errOut, "--connector -: no connector in the file") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}

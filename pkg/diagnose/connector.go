@@ -48,7 +48,7 @@ var connectorTypes = []string{
 
 // ParseConnectors reads one or more Harness connectors from YAML or JSON: documents
 // separated by ---, each a connector as Harness exports it (connector: {identifier, type,
-// spec}) or a list of them. Errors name the document (when there are several) and the
+// spec}), a list of them, or the Harness API's answer (data.connector, data.content[]). Errors name the document (when there are several) and the
 // field, e.g. connector.spec.delegateSelectors[1].
 func ParseConnectors(data []byte) ([]Connector, error) {
 	docs, err := splitDocuments(data)
@@ -120,39 +120,47 @@ func parseDocument(doc []byte) ([]Connector, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, fmt.Errorf("not YAML or JSON: %w", err)
 	}
+	return parseConnectorDoc(v, "")
+}
+
+// parseConnectorDoc reads {connector: {...}}, a list of them, or the Harness API's answer
+// for one connector ({data: {connector: ...}}) or a page of them ({data: {content: [...]}});
+// prefix names the place in the document, for errors.
+func parseConnectorDoc(v any, prefix string) ([]Connector, error) {
 	if list, ok := v.([]any); ok {
-		out := make([]Connector, 0, len(list))
+		var out []Connector
 		for i, item := range list {
-			c, err := parseConnectorDoc(item, fmt.Sprintf("[%d].", i))
+			cs, err := parseConnectorDoc(item, fmt.Sprintf("%s[%d].", prefix, i))
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, c)
+			out = append(out, cs...)
 		}
 		return out, nil
 	}
-	c, err := parseConnectorDoc(v, "")
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%snot a connector: expected a mapping connector: {identifier, type, spec}, found %s", prefix, kindOf(v))
+	}
+	inner, ok := m["connector"]
+	if !ok {
+		if data, isAPI := m["data"].(map[string]any); isAPI {
+			if content, isPage := data["content"]; isPage {
+				return parseConnectorDoc(content, prefix+"data.content")
+			}
+			return parseConnectorDoc(data, prefix+"data.")
+		}
+		return nil, fmt.Errorf("%sconnector: missing: not a Harness connector (its YAML starts with connector: and holds identifier, type and spec)", prefix)
+	}
+	cm, ok := inner.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%sconnector: expected a mapping {identifier, type, spec}, found %s", prefix, kindOf(inner))
+	}
+	c, err := parseConnector(cm, prefix+"connector")
 	if err != nil {
 		return nil, err
 	}
 	return []Connector{c}, nil
-}
-
-// parseConnectorDoc reads {connector: {...}}; prefix names the document's place in a list.
-func parseConnectorDoc(v any, prefix string) (Connector, error) {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return Connector{}, fmt.Errorf("%snot a connector: expected a mapping connector: {identifier, type, spec}, found %s", prefix, kindOf(v))
-	}
-	inner, ok := m["connector"]
-	if !ok {
-		return Connector{}, fmt.Errorf("%sconnector: missing: not a Harness connector (its YAML starts with connector: and holds identifier, type and spec)", prefix)
-	}
-	cm, ok := inner.(map[string]any)
-	if !ok {
-		return Connector{}, fmt.Errorf("%sconnector: expected a mapping {identifier, type, spec}, found %s", prefix, kindOf(inner))
-	}
-	return parseConnector(cm, prefix+"connector")
 }
 
 // parseConnector reads the fields of one connector at path.

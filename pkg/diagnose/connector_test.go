@@ -70,6 +70,10 @@ connector:
 			{Identifier: "a", Type: "Git", ExecuteOnDelegate: true},
 			{Identifier: "b", Type: "Github", ExecuteOnDelegate: true, Selectors: []string{"b"}},
 		}},
+		{"the Harness API's answer for one connector", `{"status": "SUCCESS", "data": {"connector": {"identifier": "git", "type": "Github", "spec": {"delegateSelectors": ["gh"]}}, "status": {"status": "SUCCESS"}}}`,
+			[]Connector{{Identifier: "git", Type: "Github", ExecuteOnDelegate: true, Selectors: []string{"gh"}}}},
+		{"a page of the Harness API's connector list", `{"status": "SUCCESS", "data": {"totalItems": 2, "content": [{"connector": {"identifier": "a", "type": "Vault", "spec": {}}}, {"connector": {"identifier": "b", "type": "Jira", "spec": {}}}]}}`,
+			[]Connector{{Identifier: "a", Type: "Vault", ExecuteOnDelegate: true}, {Identifier: "b", Type: "Jira", ExecuteOnDelegate: true}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseConnectors([]byte(tc.in))
@@ -101,6 +105,7 @@ func TestParseConnectorsNamesTheField(t *testing.T) {
 		{"duplicate key", "name: spotinst-conn\ntype: Spot\ntype: PermanentTokenConfig\n", `"type" already set`},
 		{"a bad document among good ones", spotConnector + "---\nconnector: {identifier: x, type: Spot, spec: {delegateSelectors: [a, 1]}}\n", "document 2: connector.spec.delegateSelectors[1]"},
 		{"a bad item of a list", "- connector: {identifier: x, type: Nope, spec: {}}", `[0].connector.type: "Nope"`},
+		{"a bad item of an API page", `{"data": {"content": [{"connector": {"identifier": "a", "type": "Vault", "spec": {}}}, {"connector": {"type": "Jira", "spec": {}}}]}}`, "data.content[1].connector.identifier: missing"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConnectors([]byte(tc.in))
