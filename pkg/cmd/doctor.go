@@ -33,6 +33,8 @@ type DoctorOptions struct {
 	BundleFile  string
 	// ListChecks prints the check tables instead of running them.
 	ListChecks bool
+	// ConnectorFile names Harness connectors: doctor says which delegates serve them.
+	ConnectorFile string
 
 	matrix diagnose.SupportMatrix
 	clusterClient
@@ -68,6 +70,9 @@ Exit codes: 0 all passed, 3 a check failed, 4 warnings only (3 with --fail-on wa
   # An ECS delegate's task definition, offline
   kubectl delegate doctor --ecs-task-spec ecs-task-spec.json
 
+  # Which delegates serve a connector (its delegateSelectors), and is one of them healthy
+  kubectl delegate doctor --connector spot-connector.yaml
+
   # Every check: ID, category, what it checks, and which runs include it
   kubectl delegate doctor --list-checks`,
 		Args:              cobra.MaximumNArgs(1),
@@ -87,6 +92,7 @@ Exit codes: 0 all passed, 3 a check failed, 4 warnings only (3 with --fail-on wa
 	cmd.Flags().StringVar(&o.SupportMatrixFile, "support-matrix", "", "YAML or JSON file listing the supported Kubernetes versions (versions: [1.27.8, ...]) instead of the embedded list")
 	cmd.Flags().BoolVar(&o.Pre, "pre", false, "Check a planned install instead: namespace, your permissions, conflicting objects, capacity for --replicas/--cpu/--memory (NAME defaults to harness-delegate-ng, -n to harness-delegate-ng)")
 	cmd.Flags().BoolVar(&o.ListChecks, "list-checks", false, "List the checks (ID, category, title, and the runs that include them: live, pre, bundle, ecs) instead of running them; needs no cluster")
+	cmd.Flags().StringVar(&o.ConnectorFile, "connector", "", "YAML or JSON file of Harness connectors (\"-\" for stdin): which delegates in scope have every delegate selector, and whether one is healthy")
 	o.preSettings.addCapacity(cmd.Flags())
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"fail", "warn"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -163,6 +169,9 @@ func (o *DoctorOptions) Validate() error {
 
 // Run gathers, checks and reports; the exit code carries the worst verdict.
 func (o *DoctorOptions) Run(ctx context.Context) error {
+	if o.ConnectorFile != "" {
+		return o.runConnector(ctx)
+	}
 	if o.ListChecks {
 		return o.listChecks()
 	}
