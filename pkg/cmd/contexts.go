@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -95,6 +96,22 @@ func pickContexts(names, known []string) ([]string, error) {
 // laid over it, and the plugin's rule of no client-side rate limit.
 func connectContext(flags *genericclioptions.ConfigFlags, raw clientcmdapi.Config, name string, allNamespaces bool) (clusterClient, error) {
 	var c clusterClient
+	cfg, loader, err := contextConfig(flags, raw, name)
+	if err != nil {
+		return c, err
+	}
+	c.server = cfg.Host
+	if !allNamespaces {
+		if c.namespace, _, err = loader.Namespace(); err != nil {
+			return c, explainConfigError(err)
+		}
+	}
+	c.client, err = kubernetes.NewForConfig(cfg)
+	return c, err
+}
+
+// contextConfig is the rest.Config of one context, and its loader for the namespace.
+func contextConfig(flags *genericclioptions.ConfigFlags, raw clientcmdapi.Config, name string) (*rest.Config, clientcmd.ClientConfig, error) {
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: name}
 	if flags.Namespace != nil {
 		overrides.Context.Namespace = *flags.Namespace
@@ -114,17 +131,13 @@ func connectContext(flags *genericclioptions.ConfigFlags, raw clientcmdapi.Confi
 	loader := clientcmd.NewNonInteractiveClientConfig(raw, name, overrides, nil)
 	cfg, err := loader.ClientConfig()
 	if err != nil {
-		return c, explainConfigError(err)
+		return nil, nil, explainConfigError(err)
+	}
+	if flags.WrapConfigFn != nil {
+		cfg = flags.WrapConfigFn(cfg)
 	}
 	noClientRateLimit(cfg)
-	c.server = cfg.Host
-	if !allNamespaces {
-		if c.namespace, _, err = loader.Namespace(); err != nil {
-			return c, explainConfigError(err)
-		}
-	}
-	c.client, err = kubernetes.NewForConfig(cfg)
-	return c, err
+	return cfg, loader, nil
 }
 
 // contextResult is what one context's gather gave: a value, or why there is none.
