@@ -66,7 +66,9 @@ func TestContexts(t *testing.T) {
 		}
 	}
 	// The cluster-wide objects of the first cluster outlive its namespace.
-	t.Cleanup(func() { pluginWith(t, kubeconfig, "uninstall", name, "-n", ns, "--context", "a", "--yes", "--wait=false") })
+	t.Cleanup(func() {
+		pluginWith(t, kubeconfig, "uninstall", name, "-n", ns, "--context", "a", "--yes", "--wait=false")
+	})
 
 	res := pluginWith(t, kubeconfig, "list", "--all-contexts", "-n", ns)
 	if res.code != 1 {
