@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
@@ -27,9 +27,26 @@ type contextsFlags struct {
 	AllContexts bool
 }
 
-func (c *contextsFlags) addFlags(fs *pflag.FlagSet) {
-	fs.StringSliceVar(&c.Contexts, "contexts", nil, "Run over these kubeconfig contexts at once, e.g. --contexts prod-eu,prod-us (adds a CONTEXT column)")
-	fs.BoolVar(&c.AllContexts, "all-contexts", false, "Run over every context of the kubeconfig at once (adds a CONTEXT column)")
+func (c *contextsFlags) addFlags(cmd *cobra.Command, flags *genericclioptions.ConfigFlags) {
+	cmd.Flags().StringSliceVar(&c.Contexts, "contexts", nil, "Run over these kubeconfig contexts at once, e.g. --contexts prod-eu,prod-us (adds a CONTEXT column)")
+	cmd.Flags().BoolVar(&c.AllContexts, "all-contexts", false, "Run over every context of the kubeconfig at once (adds a CONTEXT column)")
+	_ = cmd.RegisterFlagCompletionFunc("contexts", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return kubeconfigContexts(flags), cobra.ShellCompDirectiveNoFileComp
+	})
+}
+
+// kubeconfigContexts are the kubeconfig's context names, sorted; none when it cannot be read.
+func kubeconfigContexts(flags *genericclioptions.ConfigFlags) []string {
+	raw, err := flags.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return nil
+	}
+	names := make([]string, 0, len(raw.Contexts))
+	for name := range raw.Contexts {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 func (c contextsFlags) set() bool { return c.AllContexts || len(c.Contexts) > 0 }
@@ -55,15 +72,10 @@ func resolveContexts(flags *genericclioptions.ConfigFlags, c contextsFlags) ([]s
 			return nil, fmt.Errorf("%s and --contexts/--all-contexts do not go together: each context brings its own cluster and user", f.name)
 		}
 	}
-	raw, err := flags.ToRawKubeConfigLoader().RawConfig()
-	if err != nil {
+	if _, err := flags.ToRawKubeConfigLoader().RawConfig(); err != nil {
 		return nil, explainConfigError(err)
 	}
-	known := make([]string, 0, len(raw.Contexts))
-	for name := range raw.Contexts {
-		known = append(known, name)
-	}
-	slices.Sort(known)
+	known := kubeconfigContexts(flags)
 	if len(known) == 0 {
 		return nil, errNoCluster
 	}

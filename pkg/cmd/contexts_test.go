@@ -225,3 +225,16 @@ func mustRaw(t *testing.T, flags *genericclioptions.ConfigFlags) clientcmdapi.Co
 	}
 	return raw
 }
+
+func TestContextsFlagCompletesTheKubeconfigsContexts(t *testing.T) {
+	flags := contextsKubeconfig(t, "https://127.0.0.1:2")
+	cmd := NewListCommand(flags, genericiooptions.NewTestIOStreamsDiscard())
+	complete, ok := cmd.GetFlagCompletionFunc("contexts")
+	if !ok {
+		t.Fatal("no completion for --contexts")
+	}
+	got, _ := complete(cmd, nil, "")
+	if strings.Join(got, ",") != "a,b,dead" {
+		t.Errorf("completions %q", got)
+	}
+}

@@ -98,7 +98,7 @@ Exit codes: 0 all passed, 3 a check failed, 4 warnings only (3 with --fail-on wa
 	cmd.Flags().BoolVar(&o.Pre, "pre", false, "Check a planned install instead: namespace, your permissions, conflicting objects, capacity for --replicas/--cpu/--memory (NAME defaults to harness-delegate-ng, -n to harness-delegate-ng)")
 	cmd.Flags().BoolVar(&o.ListChecks, "list-checks", false, "List the checks (ID, category, title, and the runs that include them: live, pre, bundle, ecs) instead of running them; needs no cluster")
 	o.preSettings.addCapacity(cmd.Flags())
-	o.contexts.addFlags(cmd.Flags())
+	o.contexts.addFlags(cmd, configFlags)
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"fail", "warn"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }

@@ -69,7 +69,7 @@ the plain manifest, this plugin, or a legacy StatefulSet.`,
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "List delegates in every namespace")
 	cmd.Flags().StringVarP(&o.Selector, "selector", "l", "", "Label selector on the delegates' workloads, e.g. -l harness.io/name=prod")
 	addOutputFlag(cmd, &o.Output, listDefaultOutput, "wide")
-	o.contexts.addFlags(cmd.Flags())
+	o.contexts.addFlags(cmd, configFlags)
 	return cmd
 }
 
