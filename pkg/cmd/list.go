@@ -311,7 +311,7 @@ func (o *ListOptions) runContexts(ctx context.Context) error {
 	}
 	for _, r := range results {
 		for _, w := range duplicateWarnings(r.Value) {
-			fmt.Fprintln(o.ErrOut, printable.String("context "+r.Context+": "+w))
+			fmt.Fprintln(o.ErrOut, printable.String("warning: context "+r.Context+": "+strings.TrimPrefix(w, "warning: ")))
 		}
 	}
 	for _, w := range sharedNameWarnings(items) {

@@ -82,7 +82,7 @@ const duplicateNameID = "DLG-405"
 // sharedNameFinding turns a delegate's DLG-405 into a failure when its name is used in
 // another context as well, naming every context and namespace that uses it.
 func sharedNameFinding(f Finding, shared map[string][]Placement) Finding {
-	_, name, ok := strings.Cut(f.Delegate, "/")
+	namespace, name, ok := strings.Cut(f.Delegate, "/")
 	at, isShared := shared[name]
 	if !ok || !isShared {
 		return f
@@ -98,7 +98,8 @@ func sharedNameFinding(f Finding, shared map[string][]Placement) Finding {
 		f.Finding = across
 	}
 	f.Verdict = Fail
-	f.Hint = "Harness tells delegates apart by name across the account: two with one name, in any clusters, self-destruct; " +
-		"give each a unique delegateName (kubectl delegate install NAME in one cluster, then uninstall the old one)"
+	f.Hint = fmt.Sprintf("Harness tells delegates apart by name across the account: two with one name, in any clusters, self-destruct; "+
+		"give each a unique delegateName, e.g. here: kubectl delegate install NEW-NAME --context %s -n %s ..., then kubectl delegate uninstall %s --context %s -n %s",
+		f.Context, namespace, name, f.Context, namespace)
 	return f
 }

@@ -31,7 +31,7 @@ func TestRunContextsExtendsDLG405AcrossContexts(t *testing.T) {
 	for _, ctx := range []string{"kind-a", "kind-b"} {
 		f := dlg405(t, fs, ctx)
 		want := `the name "prod" is used in contexts kind-a (namespace harness-delegate-ng), kind-b (namespace harness-delegate-ng)`
-		if f.Verdict != Fail || f.Finding != want || !strings.Contains(f.Hint, "unique delegateName") {
+		if f.Verdict != Fail || f.Finding != want || !strings.Contains(f.Hint, "unique delegateName, e.g. here: kubectl delegate install NEW-NAME --context "+ctx+" -n harness-delegate-ng ..., then kubectl delegate uninstall prod --context "+ctx) {
 			t.Errorf("%s: %+v, want a failure %q", ctx, f, want)
 		}
 	}
