@@ -67,7 +67,7 @@ func resolveContexts(flags *genericclioptions.ConfigFlags, c contextsFlags) ([]s
 	for _, f := range []struct {
 		name  string
 		value *string
-	}{{"--context", flags.Context}, {"--cluster", flags.ClusterName}, {"--server", flags.APIServer}} {
+	}{{"--context", flags.Context}, {"--cluster", flags.ClusterName}, {"--server", flags.APIServer}, {"--user", flags.AuthInfoName}, {"--token", flags.BearerToken}} {
 		if f.value != nil && *f.value != "" {
 			return nil, fmt.Errorf("%s and --contexts/--all-contexts do not go together: each context brings its own cluster and user", f.name)
 		}

@@ -61,6 +61,8 @@ func TestResolveContexts(t *testing.T) {
 			flags: contextsFlags{AllContexts: true}, wantErr: "--context and --contexts/--all-contexts do not go together"},
 		{name: "with --server", set: func(f *genericclioptions.ConfigFlags) { v := "https://x"; f.APIServer = &v },
 			flags: contextsFlags{Contexts: []string{"a"}}, wantErr: "--server and --contexts/--all-contexts do not go together"},
+		{name: "with --user", set: func(f *genericclioptions.ConfigFlags) { v := "u"; f.AuthInfoName = &v },
+			flags: contextsFlags{Contexts: []string{"a"}}, wantErr: "--user and --contexts/--all-contexts do not go together"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
