@@ -18,13 +18,7 @@ func restConfig(flags *genericclioptions.ConfigFlags) (*rest.Config, error) {
 	if err != nil {
 		return nil, explainConfigError(err)
 	}
-	// client-go's default limiter (5 requests a second, burst 10) otherwise sets the pace:
-	// doctor -A spent 22 of its 26 s waiting on it. Concurrency is bounded by the commands'
-	// own worker pools, and the API server's Priority and Fairness (on since 1.20, below the
-	// oldest supported version) protects the server; a limit set by the caller is kept.
-	if cfg.QPS == 0 && cfg.RateLimiter == nil {
-		cfg.QPS = -1
-	}
+	noClientRateLimit(cfg)
 	if cfg.Host == "http://localhost:8080" && (flags.APIServer == nil || *flags.APIServer == "") {
 		raw, err := flags.ToRawKubeConfigLoader().RawConfig()
 		if err == nil && len(raw.Clusters) == 0 {
@@ -32,6 +26,17 @@ func restConfig(flags *genericclioptions.ConfigFlags) (*rest.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// noClientRateLimit lifts client-go's client-side rate limit unless the caller set one.
+func noClientRateLimit(cfg *rest.Config) {
+	// client-go's default limiter (5 requests a second, burst 10) otherwise sets the pace:
+	// doctor -A spent 22 of its 26 s waiting on it. Concurrency is bounded by the commands'
+	// own worker pools, and the API server's Priority and Fairness (on since 1.20, below the
+	// oldest supported version) protects the server; a limit set by the caller is kept.
+	if cfg.QPS == 0 && cfg.RateLimiter == nil {
+		cfg.QPS = -1
+	}
 }
 
 // clusterClient is what a command needs to talk to the cluster the global flags name.

@@ -35,10 +35,14 @@ type DoctorOptions struct {
 	ListChecks bool
 	// ConnectorFile names Harness connectors: doctor says which delegates serve them.
 	ConnectorFile string
+	contexts      contextsFlags
 
 	matrix diagnose.SupportMatrix
 	clusterClient
 	now func() time.Time
+
+	// contextNames are the contexts --contexts or --all-contexts name; nil for one cluster.
+	contextNames []string
 }
 
 // NewDoctorCommand builds `kubectl delegate doctor`.
@@ -53,8 +57,11 @@ states with the scheduler's reasons, token, manager endpoint, account, version s
 duplicate names, upgrader and proxy. Each finding has a verdict, the numbers behind it and a
 fix. With --bundle FILE the same checks run offline on a bundle from kubectl delegate collect.
 
+With --contexts or --all-contexts the checks run on several clusters at once, and a delegate
+name used in two of them (Harness self-destructs one) fails DLG-405.
+
 Exit codes: 0 all passed, 3 a check failed, 4 warnings only (3 with --fail-on warn),
-1 doctor itself failed.`,
+1 doctor itself failed, or (without a failed check) a context of --contexts could not be read.`,
 		Example: `  # Every delegate in the current namespace
   kubectl delegate doctor
 
@@ -72,6 +79,8 @@ Exit codes: 0 all passed, 3 a check failed, 4 warnings only (3 with --fail-on wa
 
   # Which delegates serve a connector (its delegateSelectors), and is one of them healthy
   kubectl delegate doctor --connector spot-connector.yaml
+  # Every namespace of two clusters at once: the same delegate name in both fails DLG-405
+  kubectl delegate doctor -A --contexts prod-eu,prod-us
 
   # Every check: ID, category, what it checks, and which runs include it
   kubectl delegate doctor --list-checks`,
@@ -94,6 +103,7 @@ Exit codes: 0 all passed, 3 a check failed, 4 warnings only (3 with --fail-on wa
 	cmd.Flags().BoolVar(&o.ListChecks, "list-checks", false, "List the checks (ID, category, title, and the runs that include them: live, pre, bundle, ecs) instead of running them; needs no cluster")
 	cmd.Flags().StringVar(&o.ConnectorFile, "connector", "", "YAML or JSON file of Harness connectors (\"-\" for stdin): which delegates in scope have every delegate selector, and whether one is healthy")
 	o.preSettings.addCapacity(cmd.Flags())
+	o.contexts.addFlags(cmd, configFlags)
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"fail", "warn"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -109,6 +119,10 @@ func (o *DoctorOptions) Complete() error {
 	}
 	if o.BundleFile != "" {
 		return nil // offline: the bundle's snapshot
+	}
+	if o.contexts.set() {
+		o.contextNames, err = resolveContexts(o.configFlags, o.contexts)
+		return err
 	}
 	o.clusterClient, err = connect(o.configFlags, o.AllNamespaces)
 	return err
@@ -152,6 +166,9 @@ func (o *DoctorOptions) Validate() error {
 	if err := o.validateListChecks(); err != nil {
 		return err
 	}
+	if err := o.validateContexts(); err != nil {
+		return err
+	}
 	if o.ECSTaskSpecFile != "" && (o.Name != "" || o.AllNamespaces || o.SupportMatrixFile != "") {
 		return fmt.Errorf("--ecs-task-spec checks a file offline: it does not go with a delegate NAME, -A or --support-matrix")
 	}
@@ -192,6 +209,9 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 	if o.BundleFile != "" {
 		return o.runBundle()
 	}
+	if o.contextNames != nil {
+		return o.runContexts(ctx)
+	}
 	opts := diagnose.GatherOptions{Namespace: o.namespace, SupportMatrix: o.matrix, Now: o.now, NewRedactor: redactText}
 	var notFound error
 	if o.Name != "" {
@@ -212,6 +232,61 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 		fmt.Fprintf(o.ErrOut, "No delegates found%s: only the cluster checks ran.\n", inScope(o.namespace))
 	}
 	return o.report(diagnose.NewReport(diagnose.Run(s)))
+}
+
+// validateContexts: --contexts and --all-contexts check installed delegates live, across
+// clusters; a NAME is one delegate of one namespace of one cluster.
+func (o *DoctorOptions) validateContexts() error {
+	switch {
+	case !o.contexts.set():
+		return nil
+	case o.Name != "":
+		return fmt.Errorf("a delegate NAME and --contexts/--all-contexts do not go together: check one delegate with --context CONTEXT -n NAMESPACE NAME")
+	case o.Pre || o.BundleFile != "" || o.ECSTaskSpecFile != "" || o.ListChecks || o.ConnectorFile != "":
+		return fmt.Errorf("--contexts/--all-contexts check installed delegates live: they do not go with --pre, --bundle, --ecs-task-spec, --list-checks or --connector")
+	}
+	return nil
+}
+
+// runContexts checks every context at once; DLG-405 sees the same name across them. A
+// context that cannot be read is one line of the report: the exit code is 1 unless a check
+// failed (3).
+func (o *DoctorOptions) runContexts(ctx context.Context) error {
+	results, err := gatherContexts(ctx, o.configFlags, o.contextNames, o.AllNamespaces,
+		func(ctx context.Context, c clusterClient) (*diagnose.Snapshot, error) {
+			return diagnose.Gather(ctx, c.client, diagnose.GatherOptions{Namespace: c.namespace, SupportMatrix: o.matrix, Now: o.now, NewRedactor: redactText})
+		})
+	if err != nil {
+		return err
+	}
+	var snaps []diagnose.ContextSnapshot
+	delegates := 0
+	for _, r := range results {
+		if r.Err == nil {
+			snaps = append(snaps, diagnose.ContextSnapshot{Context: r.Context, Snapshot: r.Value})
+			delegates += len(r.Value.Delegates)
+		}
+	}
+	report := diagnose.NewReport(diagnose.RunContexts(snaps))
+	report.ContextErrors = contextErrors(results)
+	if delegates == 0 && o.Output == "" {
+		fmt.Fprintln(o.ErrOut, "No delegates found in any context read: only the cluster checks ran.")
+	}
+	if err := o.printReport(report); err != nil {
+		return err
+	}
+	if o.Output != "" {
+		// The text report has these lines; a document's reader may not look for them.
+		writeContextErrors(o.ErrOut, report.ContextErrors)
+	}
+	code := report.ExitCode(o.FailOn == "warn")
+	if code != diagnose.ExitFailures && len(report.ContextErrors) > 0 {
+		return errContextsUnread(report.ContextErrors)
+	}
+	if code != diagnose.ExitOK {
+		return &exitError{code: code}
+	}
+	return nil
 }
 
 // redactText hides the secrets and bundle.Redactor's patterns in the log lines live doctor

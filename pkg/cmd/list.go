@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/kubectl-delegate/kubectl-delegate/internal/printable"
 	"github.com/kubectl-delegate/kubectl-delegate/internal/table"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/diagnose"
 )
 
 // ListOptions are the inputs of `kubectl delegate list`.
@@ -27,9 +29,13 @@ type ListOptions struct {
 	AllNamespaces bool
 	Selector      string
 	Output        string
+	contexts      contextsFlags
 
 	clusterClient
 	now func() time.Time
+
+	// contextNames are the contexts --contexts or --all-contexts name; nil for one cluster.
+	contextNames []string
 }
 
 // NewListCommand builds `kubectl delegate list`.
@@ -51,7 +57,10 @@ the plain manifest, this plugin, or a legacy StatefulSet.`,
   kubectl delegate list -A -o json
 
   # Only the names, with kubectl's JSONPath
-  kubectl delegate list -A -o jsonpath='{.items[*].name}'`,
+  kubectl delegate list -A -o jsonpath='{.items[*].name}'
+
+  # Every cluster of the kubeconfig at once, with a CONTEXT column
+  kubectl delegate list -A --all-contexts`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runOptions(cmd.Context(), o)
@@ -60,12 +69,17 @@ the plain manifest, this plugin, or a legacy StatefulSet.`,
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "List delegates in every namespace")
 	cmd.Flags().StringVarP(&o.Selector, "selector", "l", "", "Label selector on the delegates' workloads, e.g. -l harness.io/name=prod")
 	addOutputFlag(cmd, &o.Output, listDefaultOutput, "wide")
+	o.contexts.addFlags(cmd, configFlags)
 	return cmd
 }
 
-// Complete resolves the namespace and builds the client.
+// Complete resolves the namespace and builds the client, or checks the contexts to list.
 func (o *ListOptions) Complete() error {
 	var err error
+	if o.contexts.set() {
+		o.contextNames, err = resolveContexts(o.configFlags, o.contexts)
+		return err
+	}
 	o.clusterClient, err = connect(o.configFlags, o.AllNamespaces)
 	return err
 }
@@ -83,6 +97,9 @@ func (o *ListOptions) Validate() error {
 
 // Run finds the delegates and prints them.
 func (o *ListOptions) Run(ctx context.Context) error {
+	if o.contextNames != nil {
+		return o.runContexts(ctx)
+	}
 	objs, err := delegate.Gather(ctx, o.client, delegate.GatherOptions{Namespace: o.namespace, Selector: o.Selector})
 	if err != nil {
 		return explainServerError(o.server, err)
@@ -131,8 +148,13 @@ func printDelegates(w io.Writer, format string, allNamespaces bool, ds []delegat
 	if len(ds) == 0 {
 		return nil
 	}
+	header, rows := delegateTable(ds, format == "wide", allNamespaces, now)
+	return table.Write(w, header, rows)
+}
+
+// delegateTable is list's table: the header and a row per delegate.
+func delegateTable(ds []delegate.Delegate, wide, allNamespaces bool, now time.Time) ([]string, [][]string) {
 	header := []string{"NAME", "METHOD", "VERSION", "SUPPORT", "READY", "RESTARTS", "AGE"}
-	wide := format == "wide"
 	if wide {
 		header = append(header, "WORKLOAD", "RBAC", "UPGRADER", "TOKEN", "IMAGE")
 	}
@@ -151,7 +173,7 @@ func printDelegates(w io.Writer, format string, allNamespaces bool, ds []delegat
 		}
 		rows = append(rows, row)
 	}
-	return table.Write(w, header, rows)
+	return header, rows
 }
 
 func method(d delegate.Delegate) string {
@@ -240,6 +262,110 @@ func duplicateWarnings(ds []delegate.Delegate) []string {
 		namespaces := append([]string{d.Namespace}, d.Duplicate.OtherNamespaces...)
 		out = append(out, fmt.Sprintf("warning: delegate name %q is used in namespaces %s: Harness tells delegates apart by name, so one of them may self-destruct; give each a unique name",
 			d.Name, strings.Join(namespaces, ", ")))
+	}
+	return out
+}
+
+// ContextDelegate is a delegate of a list over several contexts: the delegate's fields and
+// the context it was found in.
+type ContextDelegate struct {
+	Context string `json:"context"`
+	delegate.Delegate
+}
+
+// ContextDelegateList is the document of list --contexts: DelegateList with a context per
+// item and the contexts that could not be read.
+type ContextDelegateList struct {
+	APIVersion    string                  `json:"apiVersion"`
+	Kind          string                  `json:"kind"`
+	Items         []ContextDelegate       `json:"items"`
+	ContextErrors []diagnose.ContextError `json:"contextErrors,omitempty"`
+}
+
+// runContexts lists the delegates of every context at once; a context that cannot be read
+// is one error line and exit code 1, after the others are printed.
+func (o *ListOptions) runContexts(ctx context.Context) error {
+	results, err := gatherContexts(ctx, o.configFlags, o.contextNames, o.AllNamespaces,
+		func(ctx context.Context, c clusterClient) ([]delegate.Delegate, error) {
+			objs, err := delegate.Gather(ctx, c.client, delegate.GatherOptions{Namespace: c.namespace, Selector: o.Selector})
+			if err != nil {
+				return nil, err
+			}
+			return delegate.Build(objs, o.now()), nil
+		})
+	if err != nil {
+		return err
+	}
+	items := []ContextDelegate{}
+	for _, r := range results {
+		for _, d := range r.Value {
+			items = append(items, ContextDelegate{Context: r.Context, Delegate: d})
+		}
+	}
+	errs := contextErrors(results)
+	if err := printContextDelegates(o.Out, o.Output, o.AllNamespaces, items, errs, o.now()); err != nil {
+		return err
+	}
+	if len(items) == 0 && o.Output == "" {
+		fmt.Fprintf(o.ErrOut, "No delegates found in contexts %s.\n", printable.String(strings.Join(o.contextNames, ", ")))
+	}
+	for _, r := range results {
+		for _, w := range duplicateWarnings(r.Value) {
+			fmt.Fprintln(o.ErrOut, printable.String("warning: context "+r.Context+": "+strings.TrimPrefix(w, "warning: ")))
+		}
+	}
+	for _, w := range sharedNameWarnings(items) {
+		fmt.Fprintln(o.ErrOut, printable.String(w))
+	}
+	writeContextErrors(o.ErrOut, errs)
+	return errContextsUnread(errs)
+}
+
+func printContextDelegates(w io.Writer, format string, allNamespaces bool, items []ContextDelegate, errs []diagnose.ContextError, now time.Time) error {
+	if format != "" && format != "wide" {
+		names := make([]string, 0, len(items))
+		for _, d := range items {
+			names = append(names, d.Name)
+		}
+		doc := ContextDelegateList{APIVersion: delegate.SchemaVersion, Kind: "DelegateList", Items: items, ContextErrors: errs}
+		return printDocument(w, format, doc, "Delegate", names)
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	ds := make([]delegate.Delegate, 0, len(items))
+	for _, d := range items {
+		ds = append(ds, d.Delegate)
+	}
+	header, rows := delegateTable(ds, format == "wide", allNamespaces, now)
+	header = append([]string{"CONTEXT"}, header...)
+	for i := range rows {
+		rows[i] = append([]string{items[i].Context}, rows[i]...)
+	}
+	return table.Write(w, header, rows)
+}
+
+// sharedNameWarnings names every delegate name used in more than one context: Harness
+// self-destructs one of them, and no single cluster's list shows it.
+func sharedNameWarnings(items []ContextDelegate) []string {
+	ps := make([]diagnose.Placement, 0, len(items))
+	for _, d := range items {
+		ps = append(ps, diagnose.Placement{Context: d.Context, Namespace: d.Namespace, Name: d.Name})
+	}
+	shared := diagnose.SharedNames(ps)
+	names := make([]string, 0, len(shared))
+	for name := range shared {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	out := make([]string, 0, len(names))
+	for _, name := range names {
+		places := make([]string, 0, len(shared[name]))
+		for _, p := range shared[name] {
+			places = append(places, p.Context+" (namespace "+p.Namespace+")")
+		}
+		out = append(out, fmt.Sprintf("warning: delegate name %q is used in contexts %s: Harness tells delegates apart by name across the account, so one of them may self-destruct; give each a unique name",
+			name, strings.Join(places, ", ")))
 	}
 	return out
 }

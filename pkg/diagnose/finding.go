@@ -44,6 +44,9 @@ type Finding struct {
 	// Delegate is the "namespace/name" of the delegate the finding is about, when it is
 	// about one (its pods' findings too): the report picks each delegate's cause by it.
 	Delegate string `json:"delegate,omitempty"`
+	// Context is the kubeconfig context the finding was made in, in a run over several
+	// (doctor --contexts); "" otherwise.
+	Context string `json:"context,omitempty"`
 }
 
 // Subsets are the runs a check belongs to. Like linkerd's check --pre, a run is a selection

@@ -27,6 +27,9 @@ type Report struct {
 	// fix first.
 	Causes   []Cause   `json:"causes,omitempty"`
 	Findings []Finding `json:"findings"`
+	// ContextErrors are the contexts of a run over several (doctor --contexts) that could
+	// not be read; the findings are the other contexts'.
+	ContextErrors []ContextError `json:"contextErrors,omitempty"`
 }
 
 // Cause is a delegate's most likely cause: the finding to fix first, and the IDs of the
@@ -42,6 +45,8 @@ type Cause struct {
 	// Explains are the IDs of the delegate's other warnings and failures of the layers
 	// after the cause's: the symptoms.
 	Explains []string `json:"explains,omitempty"`
+	// Context is the delegate's kubeconfig context in a run over several; "" otherwise.
+	Context string `json:"context,omitempty"`
 }
 
 // causeLayers are the categories that make the chain a delegate runs through: the pod's
@@ -58,10 +63,12 @@ func causes(findings []Finding) []Cause {
 		if f.Delegate == "" || (f.Verdict != Fail && f.Verdict != Warn) {
 			continue
 		}
-		if _, ok := byDelegate[f.Delegate]; !ok {
-			order = append(order, f.Delegate)
+		// The same namespace/name in two contexts is two delegates.
+		key := f.Context + "\x00" + f.Delegate
+		if _, ok := byDelegate[key]; !ok {
+			order = append(order, key)
 		}
-		byDelegate[f.Delegate] = append(byDelegate[f.Delegate], f)
+		byDelegate[key] = append(byDelegate[key], f)
 	}
 	var out []Cause
 	for _, d := range order {
@@ -83,7 +90,7 @@ func causes(findings []Finding) []Cause {
 			}
 		}
 		c := fs[top]
-		cause := Cause{Delegate: d, ID: c.ID, Verdict: c.Verdict, Subject: c.Subject, Finding: c.Finding, Hint: c.Hint}
+		cause := Cause{Delegate: c.Delegate, Context: c.Context, ID: c.ID, Verdict: c.Verdict, Subject: c.Subject, Finding: c.Finding, Hint: c.Hint}
 		if causeLayers[c.Category] {
 			for _, f := range fs[top+1:] {
 				if causeLayers[f.Category] && f.ID != c.ID && !slices.Contains(cause.Explains, f.ID) {
@@ -124,7 +131,7 @@ func (r Report) Top() (Finding, bool) {
 	for _, want := range []Verdict{Fail, Warn} {
 		for _, c := range r.Causes {
 			if c.Verdict == want {
-				return Finding{ID: c.ID, Verdict: c.Verdict, Subject: c.Subject, Finding: c.Finding, Hint: c.Hint, Delegate: c.Delegate}, true
+				return Finding{ID: c.ID, Verdict: c.Verdict, Subject: c.Subject, Finding: c.Finding, Hint: c.Hint, Delegate: c.Delegate, Context: c.Context}, true
 			}
 		}
 		for _, f := range r.Findings {
@@ -171,11 +178,18 @@ func (r Report) WriteText(w io.Writer, colour bool) error {
 		}
 		return colours[v] + s + "\033[0m"
 	}
+	if len(r.ContextErrors) > 0 {
+		b.WriteString("Contexts not read\n-----------------\n")
+		for _, e := range r.ContextErrors {
+			fmt.Fprintf(&b, "%s context %s: %s\n", paint(Fail, marks[Fail]), printable.String(e.Context), printable.String(e.Error))
+		}
+		b.WriteString("\n")
+	}
 	// Each failing delegate's cause first, with its fix and the findings it explains.
 	if len(r.Causes) > 0 {
 		b.WriteString("Causes\n------\n")
 		for _, c := range r.Causes {
-			fmt.Fprintf(&b, "%s %s %s: %s\n", paint(c.Verdict, marks[c.Verdict]), c.ID, printable.String(c.Subject), printable.String(c.Finding))
+			fmt.Fprintf(&b, "%s %s %s: %s\n", paint(c.Verdict, marks[c.Verdict]), c.ID, printable.String(inContext(c.Context, c.Subject)), printable.String(c.Finding))
 			if c.Hint != "" {
 				fmt.Fprintf(&b, "    %s\n", printable.String(c.Hint))
 			}
@@ -195,7 +209,7 @@ func (r Report) WriteText(w io.Writer, colour bool) error {
 			fmt.Fprintf(&b, "%s\n%s\n", category, strings.Repeat("-", len(category)))
 		}
 		// Subjects, findings and hints quote names, messages and log lines from the cluster.
-		fmt.Fprintf(&b, "%s %s %s: %s\n", paint(f.Verdict, marks[f.Verdict]), f.ID, printable.String(f.Subject), printable.String(f.Finding))
+		fmt.Fprintf(&b, "%s %s %s: %s\n", paint(f.Verdict, marks[f.Verdict]), f.ID, printable.String(inContext(f.Context, f.Subject)), printable.String(f.Finding))
 		if f.Hint != "" && (f.Verdict == Warn || f.Verdict == Fail) {
 			fmt.Fprintf(&b, "    %s\n", printable.String(f.Hint))
 		}
@@ -212,4 +226,12 @@ func (r Report) WriteText(w io.Writer, colour bool) error {
 		paint(verdict, marks[verdict]), s.Fail, s.Warn, s.Pass, s.Skip)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// inContext names the context before a subject in a run over several contexts.
+func inContext(context, subject string) string {
+	if context == "" {
+		return subject
+	}
+	return "[" + context + "] " + subject
 }
