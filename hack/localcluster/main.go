@@ -13,11 +13,15 @@ import (
 	"strings"
 	"syscall"
 
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
 	"github.com/kubectl-delegate/kubectl-delegate/internal/localcluster"
 )
 
 const usage = `usage: hack/cluster.sh up|down|status|env|build
        hack/cluster.sh logs NAMESPACE POD CONTAINER CURRENT_FILE [PREVIOUS_FILE]
+       hack/cluster.sh kubeconfig OUT NAME=STATE_DIR...
 
   up      build what is missing, start the cluster, print how to use it
   down    stop every process of the cluster
@@ -26,6 +30,8 @@ const usage = `usage: hack/cluster.sh up|down|status|env|build
   build   only build the binaries into the cache
   logs    make the running cluster serve these files' lines as a pod container's log (kwok
           runs no container: this is how the demo gives its delegates something to read)
+  kubeconfig  write one kubeconfig with a context per running cluster (each cluster's state
+          directory, e.g. .cluster and .cluster-2), named NAME, for --contexts and --all-contexts
 
 Environment:
   K8S_VERSION                  Kubernetes version to run (default: pinned in hack/tools/kube/go.mod)
@@ -34,15 +40,18 @@ Environment:
 `
 
 func main() {
-	if len(os.Args) < 2 || (os.Args[1] != "logs" && len(os.Args) != 2) {
+	if len(os.Args) < 2 || (os.Args[1] != "logs" && os.Args[1] != "kubeconfig" && len(os.Args) != 2) {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	run := run
-	if os.Args[1] == "logs" {
+	switch os.Args[1] {
+	case "logs":
 		run = func(ctx context.Context, _ string) error { return plantLogs(ctx, os.Args[2:]) }
+	case "kubeconfig":
+		run = func(context.Context, string) error { return mergeKubeconfigs(os.Args[2:]) }
 	}
 	if err := run(ctx, os.Args[1]); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
@@ -172,4 +181,43 @@ func plantLogs(ctx context.Context, args []string) error {
 		}
 	}
 	return localcluster.SetPodLogs(ctx, cfg, filepath.Join(dir, "podlogs"), args[0], args[1], map[string]localcluster.ContainerLogs{args[2]: logs})
+}
+
+// mergeKubeconfigs writes one kubeconfig holding each named cluster's admin context, its
+// cluster and user renamed to NAME (every local cluster calls its own "local").
+func mergeKubeconfigs(args []string) error {
+	if len(args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		return errors.New("kubeconfig takes OUT NAME=STATE_DIR...")
+	}
+	merged := clientcmdapi.NewConfig()
+	for _, arg := range args[1:] {
+		name, dir, ok := strings.Cut(arg, "=")
+		if !ok || name == "" || dir == "" {
+			return fmt.Errorf("%q: want NAME=STATE_DIR", arg)
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return err
+		}
+		c, err := localcluster.Load(abs)
+		if err != nil {
+			return fmt.Errorf("%s: no cluster state in %s: %w", name, abs, err)
+		}
+		cfg, err := clientcmd.LoadFromFile(c.AdminKubeconfig)
+		if err != nil {
+			return err
+		}
+		ctx := cfg.Contexts[cfg.CurrentContext]
+		if ctx == nil {
+			return fmt.Errorf("%s: %s has no current context", name, c.AdminKubeconfig)
+		}
+		merged.Clusters[name] = cfg.Clusters[ctx.Cluster]
+		merged.AuthInfos[name] = cfg.AuthInfos[ctx.AuthInfo]
+		merged.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name, Namespace: ctx.Namespace}
+		if merged.CurrentContext == "" {
+			merged.CurrentContext = name
+		}
+	}
+	return clientcmd.WriteToFile(*merged, args[0])
 }
