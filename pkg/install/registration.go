@@ -44,12 +44,12 @@ func (s RegistrationStatus) Done() bool { return s.Registered == s.Pods }
 // RegistrationError is a new pod whose log holds a known failure line: waiting longer does
 // not make it register. Cause, Fix and Line are doctor's finding for that line.
 type RegistrationError struct {
-	Deployment, Pod  string
-	Cause, Fix, Line string
+	Namespace, Deployment, Pod string
+	Cause, Fix, Line           string
 }
 
 func (e *RegistrationError) Error() string {
-	return fmt.Sprintf("pod %s of deployment %s will not register with the manager: %s: %q\n  fix: %s", e.Pod, e.Deployment, e.Cause, e.Line, e.Fix)
+	return fmt.Sprintf("pod %s of deployment %s/%s will not register with the manager: %s: %q\n  fix: %s", e.Pod, e.Namespace, e.Deployment, e.Cause, e.Line, e.Fix)
 }
 
 // RegistrationTimeoutError is a wait for registration that ran out of time.
@@ -162,7 +162,7 @@ func waitForRegistration(ctx context.Context, client kubernetes.Interface, names
 			delete(readErrs, pod)
 			r := diagnose.ReadRegistration(opts.Redact(text))
 			if r.Failed() {
-				failure = &RegistrationError{Deployment: ref, Pod: pod, Cause: r.Cause, Fix: r.Fix, Line: r.Line}
+				failure = &RegistrationError{Namespace: namespace, Deployment: name, Pod: pod, Cause: r.Cause, Fix: r.Fix, Line: r.Line}
 				return false, failure
 			}
 			registered[pod] = r.Registered
