@@ -128,7 +128,7 @@ func TestInstallUpgradeRollbackUninstall(t *testing.T) {
 	secondImage := "harness/delegate:26.02.88405"
 	args := []string{"install", name, "-n", ns, "--account-id", "e2eAccount01", "--token-file", tokenFile(t),
 		"--image", firstImage, "--replicas", "2", "--min-ready-seconds", "1", "--timeout", "2m",
-		"--support-matrix", matrixWithServer(t)}
+		"--support-matrix", matrixWithServer(t), "--wait-for=rollout"} // no log registers here: connect_test.go waits for that
 
 	res := plugin(t, args...)
 	if res.code != 0 {
@@ -160,7 +160,7 @@ func TestInstallUpgradeRollbackUninstall(t *testing.T) {
 		t.Errorf("the second install should report every object unchanged:\n%s", res.stdout)
 	}
 
-	res = plugin(t, "upgrade", name, "-n", ns, "--image", secondImage, "--timeout", "2m")
+	res = plugin(t, "upgrade", name, "-n", ns, "--image", secondImage, "--timeout", "2m", "--wait-for=rollout")
 	if res.code != 0 {
 		t.Fatalf("upgrade: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
@@ -553,7 +553,7 @@ func TestUpgradeInterruptedRollsBack(t *testing.T) {
 	const name = "interrupted"
 	firstImage := "harness/delegate:26.02.88404"
 	res := plugin(t, "install", name, "-n", ns, "--account-id", "e2eAccount01", "--token-file", tokenFile(t),
-		"--image", firstImage, "--min-ready-seconds", "1", "--timeout", "2m", "--support-matrix", matrixWithServer(t))
+		"--image", firstImage, "--min-ready-seconds", "1", "--timeout", "2m", "--support-matrix", matrixWithServer(t), "--wait-for=rollout")
 	if res.code != 0 {
 		t.Fatalf("install: exit %d\n%s", res.code, res.stderr)
 	}
