@@ -1,9 +1,18 @@
 package diagnose
 
 import (
+	"context"
+	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 )
 
 // Registration is what a delegate pod's log tail says about its registration with the
@@ -54,4 +63,60 @@ func ReadRegistration(text string) Registration {
 		end = max(start-1, 0)
 	}
 	return r
+}
+
+// PodRegistrations reads the tail of the current log of each of the delegate's pods that
+// runs on a node (one request per pod, with timestamps, bounded by opts, redact applied
+// first) and says of each what it says about its registration. A log that cannot be read
+// is in the errors, by pod name.
+func PodRegistrations(ctx context.Context, client kubernetes.Interface, d delegate.Delegate, opts LogOptions, redact func(string) string) (map[string]Registration, map[string]error) {
+	opts.defaults()
+	regs, errs := map[string]Registration{}, map[string]error{}
+	var mu sync.Mutex
+	var g errgroup.Group
+	g.SetLimit(opts.Workers)
+	for _, p := range d.Pods {
+		if p.Node == "" {
+			continue // never started: no log to read
+		}
+		g.Go(func() error {
+			ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+			defer cancel()
+			text, err := readCurrentLog(ctx, client, d.Namespace, p.Name, d.Workload.Container, opts)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs[p.Name] = err
+				return nil
+			}
+			regs[p.Name] = ReadRegistration(redact(text))
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return regs, errs
+}
+
+func readCurrentLog(ctx context.Context, client kubernetes.Interface, namespace, pod, container string, opts LogOptions) (string, error) {
+	stream, err := client.CoreV1().Pods(namespace).GetLogs(pod, &corev1.PodLogOptions{Container: container,
+		TailLines: &opts.TailLines, LimitBytes: &opts.LimitBytes, Timestamps: true}).Stream(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer stream.Close()
+	data, err := io.ReadAll(io.LimitReader(stream, opts.LimitBytes))
+	return string(data), err
+}
+
+// Registered is the model's form of a registration, nil when the log says none.
+func (r Registration) Model() *delegate.Registered {
+	if !r.Registered {
+		return nil
+	}
+	out := &delegate.Registered{DelegateID: r.DelegateID}
+	if !r.At.IsZero() {
+		at := r.At
+		out.At = &at
+	}
+	return out
 }

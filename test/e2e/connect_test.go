@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -99,6 +100,26 @@ func TestConnect(t *testing.T) {
 				if !strings.Contains(out, want) {
 					t.Errorf("install's output lacks %q:\n%s", want, out)
 				}
+			}
+			if tc.code != 0 {
+				return
+			}
+			// inspect reads the same line: when, and as which delegate id.
+			res := plugin(t, "inspect", name, "-n", ns, "-o", "json")
+			var in struct {
+				Pods []struct {
+					Name       string
+					Registered *delegate.Registered
+				}
+			}
+			if err := json.Unmarshal([]byte(res.stdout), &in); err != nil || len(in.Pods) != 1 {
+				t.Fatalf("inspect -o json: %v\n%s%s", err, res.stdout, res.stderr)
+			}
+			if r := in.Pods[0].Registered; r == nil || r.DelegateID != "e2eDelegateId01" || r.At == nil {
+				t.Errorf("inspect -o json: pods[0].registered = %+v, want the id e2eDelegateId01 and a time", r)
+			}
+			if res = plugin(t, "inspect", name, "-n", ns); !strings.Contains(res.stdout, "(id e2eDelegateId01)") {
+				t.Errorf("inspect does not say the pod registered:\n%s%s", res.stdout, res.stderr)
 			}
 		})
 	}
