@@ -368,6 +368,8 @@ func TestInstallBadInputs(t *testing.T) {
 		// Validation gaps that used to reach the server (issue 12, point 13).
 		{"endpoint port out of range", []string{"install", "d", "--manager-endpoint", "https://app.harness.io:99999"}, []string{"--manager-endpoint", "1 to 65535"}},
 		{"negative timeout", []string{"install", "d", "--timeout", "-1m"}, []string{"--timeout", "more than 0"}},
+		{"bad wait-for", []string{"install", "d", "--wait-for", "ready"}, []string{"--wait-for", "registered or rollout"}},
+		{"upgrade bad wait-for", []string{"upgrade", "d", "--replicas", "2", "--wait-for", "connected"}, []string{"--wait-for", "registered or rollout"}},
 		{"upgrade negative timeout", []string{"upgrade", "d", "--replicas", "2", "--timeout", "-1m"}, []string{"--timeout", "more than 0"}},
 		{"token with NUL", []string{"install", "d", "--token-file", nulToken}, []string{"--token-file", "non-printable"}},
 		{"empty image", []string{"install", "d", "--image", ""}, []string{"--image", "empty", install.DefaultImage}},
