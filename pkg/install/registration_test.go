@@ -3,6 +3,7 @@ package install
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -147,5 +148,34 @@ func TestRegistrationStatus(t *testing.T) {
 		if got != tt.want || got.Done() != tt.done {
 			t.Errorf("registrationStatus(%v, %v, %d) = %+v (done %v), want %+v (done %v)", tt.pods, tt.registered, tt.desired, got, got.Done(), tt.want, tt.done)
 		}
+	}
+}
+
+// Install waits for the registration after the rollout, only when asked, in the same timeout.
+func TestInstallWaitsForRegistration(t *testing.T) {
+	for _, tc := range []struct {
+		waitFor WaitCondition
+		phases  []EventKind
+	}{
+		{UntilRollout, []EventKind{Rollout}},
+		{UntilRegistered, []EventKind{Rollout, Registration}},
+	} {
+		t.Run(string(tc.waitFor), func(t *testing.T) {
+			c := newFakeCluster(t, nil)
+			_, _, err := c.installer(Config{SkipPreflight: true, Wait: true, WaitFor: tc.waitFor, Timeout: 50 * time.Millisecond}).Install(context.Background(), base())
+			var timeout *RegistrationTimeoutError
+			if registered := tc.waitFor == UntilRegistered; errors.As(err, &timeout) != registered || (!registered && err != nil) {
+				t.Fatalf("got %v: the fake's pods never register", err)
+			}
+			var phases []EventKind
+			for _, e := range c.events {
+				if (e.Kind == Rollout || e.Kind == Registration) && !slices.Contains(phases, e.Kind) {
+					phases = append(phases, e.Kind)
+				}
+			}
+			if !slices.Equal(phases, tc.phases) {
+				t.Errorf("phases %v, want %v", phases, tc.phases)
+			}
+		})
 	}
 }
