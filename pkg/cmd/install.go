@@ -94,7 +94,7 @@ Before writing, the preflight checks of "kubectl delegate doctor --pre" run; a f
 the install (--skip-preflight to go on). Objects that exist and belong to a Helm release, a
 manifest install or another field manager are named and left alone (--force-conflicts to take
 them over). The namespace (default harness-delegate-ng) is created when missing.`,
-		Example: `  # Install with the token from a file, and wait for the delegate to be available
+		Example: `  # Install with the token from a file, and wait until the delegate registered with the manager
   kubectl delegate install prod-delegate --account-id AbC123 --token-file token.txt
 
   # Move over from Helm: the chart's values file works as is
