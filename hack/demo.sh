@@ -52,11 +52,12 @@ if command -v kubectl >/dev/null; then
     done
   done
 
-  # The token is a stand-in: kwok runs no container, so nothing calls Harness.
+  # The token is a stand-in: kwok runs no container, so nothing calls Harness, and no log
+  # says the delegate registered: the install waits for the rollout only.
   step "Install one with the plugin: the chart's objects, applied server-side" \
     "kubectl delegate install demo-delegate -n demo-install --account-id DemoAccount01 --token-file - --min-ready-seconds 5"
   echo "demo-token-not-a-real-one" | "${plugin[@]}" install demo-delegate -n demo-install --account-id DemoAccount01 \
-    --token-file - --min-ready-seconds 5 --timeout 2m
+    --token-file - --min-ready-seconds 5 --timeout 2m --wait-for=rollout
 
   for pod in $(kubectl -n demo-install get pods -l harness.io/name=demo-delegate -o jsonpath='{.items[*].metadata.name}'); do
     hack/cluster.sh logs demo-install "$pod" delegate "$logs/registered.log"
@@ -64,7 +65,7 @@ if command -v kubectl >/dev/null; then
 
   step "Installing again changes nothing" "kubectl delegate install demo-delegate ... (same flags)"
   echo "demo-token-not-a-real-one" | "${plugin[@]}" install demo-delegate -n demo-install --account-id DemoAccount01 \
-    --token-file - --min-ready-seconds 5 --timeout 2m 2>/dev/null
+    --token-file - --min-ready-seconds 5 --timeout 2m --wait-for=rollout 2>/dev/null
 
   step "Every delegate in the cluster, however it was installed" "kubectl delegate list -A"
   "${plugin[@]}" list -A

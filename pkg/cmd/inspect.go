@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,10 +14,12 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-delegate/kubectl-delegate/internal/printable"
 	"github.com/kubectl-delegate/kubectl-delegate/internal/table"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/diagnose"
 )
 
 // InspectOptions are the inputs of `kubectl delegate inspect`.
@@ -39,6 +42,9 @@ type Inspection struct {
 	Kind       string `json:"kind"`
 	delegate.Delegate
 	WarningEvents []delegate.Event `json:"warningEvents"`
+	// unread are the pods whose log could not be read, with why: their registration is
+	// unknown, not absent.
+	unread map[string]string
 }
 
 // NewInspectCommand builds `kubectl delegate inspect` (alias status).
@@ -103,6 +109,7 @@ func (o *InspectOptions) Run(ctx context.Context) error {
 		return err
 	}
 	in := Inspection{APIVersion: delegate.SchemaVersion, Kind: "DelegateInspection", Delegate: d, WarningEvents: []delegate.Event{}}
+	in.readRegistrations(ctx, o.client)
 	if o.Events > 0 {
 		events, err := delegate.WarningEvents(ctx, o.client, d, o.Events)
 		if err != nil {
@@ -112,6 +119,42 @@ func (o *InspectOptions) Run(ctx context.Context) error {
 		}
 	}
 	return printInspectionAs(o.Out, o.Output, in, o.now())
+}
+
+// readRegistrations reads whether each started pod registered with the manager, from the
+// tail of its current log: one request per pod.
+func (in *Inspection) readRegistrations(ctx context.Context, client kubernetes.Interface) {
+	regs, errs := diagnose.PodRegistrations(ctx, client, in.Delegate, diagnose.LogOptions{}, redactText(nil))
+	in.Pods = slices.Clone(in.Pods)
+	for i, p := range in.Pods {
+		in.Pods[i].Registered = regs[p.Name].Model()
+	}
+	for pod, err := range errs {
+		if in.unread == nil {
+			in.unread = map[string]string{}
+		}
+		in.unread[pod] = err.Error()
+	}
+}
+
+// registeredDetail is a pod's REGISTERED cell.
+func registeredDetail(p delegate.Pod, unread map[string]string, now time.Time) string {
+	switch r := p.Registered; {
+	case r != nil:
+		s := "yes"
+		if r.At != nil {
+			s += ", " + age(*r.At, now) + " ago"
+		}
+		if r.DelegateID != "" {
+			s += " (id " + r.DelegateID + ")"
+		}
+		return s
+	case p.Node == "":
+		return "no (not started)"
+	case unread[p.Name] != "":
+		return "unknown (log not read)"
+	}
+	return "no"
 }
 
 // printInspectionAs prints the inspection as text, or in the -o format; -o name prints
@@ -196,9 +239,9 @@ func printInspection(w io.Writer, in Inspection, now time.Time) error {
 		rows := make([][]string, 0, len(d.Pods))
 		for _, p := range d.Pods {
 			rows = append(rows, []string{p.Name, strconv.FormatBool(p.Ready), podStatus(p),
-				restarts([]delegate.Pod{p}, now), lastTermination(p), cmp.Or(p.Node, "none"), age(p.CreatedAt, now)})
+				restarts([]delegate.Pod{p}, now), lastTermination(p), registeredDetail(p, in.unread, now), cmp.Or(p.Node, "none"), age(p.CreatedAt, now)})
 		}
-		if err := table.Write(indent{w}, []string{"NAME", "READY", "STATUS", "RESTARTS", "LAST TERMINATION", "NODE", "AGE"}, rows); err != nil {
+		if err := table.Write(indent{w}, []string{"NAME", "READY", "STATUS", "RESTARTS", "LAST TERMINATION", "REGISTERED", "NODE", "AGE"}, rows); err != nil {
 			return err
 		}
 	}

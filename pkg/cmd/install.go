@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -93,7 +94,7 @@ Before writing, the preflight checks of "kubectl delegate doctor --pre" run; a f
 the install (--skip-preflight to go on). Objects that exist and belong to a Helm release, a
 manifest install or another field manager are named and left alone (--force-conflicts to take
 them over). The namespace (default harness-delegate-ng) is created when missing.`,
-		Example: `  # Install with the token from a file, and wait for the delegate to be available
+		Example: `  # Install with the token from a file, and wait until the delegate registered with the manager
   kubectl delegate install prod-delegate --account-id AbC123 --token-file token.txt
 
   # Move over from Helm: the chart's values file works as is
@@ -124,6 +125,7 @@ type applyFlags struct {
 	ShowSecrets    bool
 	ForceConflicts bool
 	Wait           bool
+	WaitFor        string
 	Timeout        time.Duration
 }
 
@@ -133,10 +135,31 @@ func (a *applyFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&a.Output, "output", "o", "", "With --dry-run: print the objects as yaml or json")
 	cmd.Flags().BoolVar(&a.ShowSecrets, "show-secrets", false, "With -o: print Secret values instead of redacting them")
 	cmd.Flags().BoolVar(&a.ForceConflicts, "force-conflicts", false, "Take over objects and fields that belong to another installation or field manager")
-	cmd.Flags().BoolVar(&a.Wait, "wait", true, "Wait until the delegate's pods are available")
-	cmd.Flags().DurationVar(&a.Timeout, "timeout", 10*time.Minute, "How long to wait for the rollout")
+	cmd.Flags().BoolVar(&a.Wait, "wait", true, "Wait until the delegate's pods are available, and registered with the manager (--wait-for)")
+	cmd.Flags().StringVar(&a.WaitFor, "wait-for", string(install.UntilRegistered), fmt.Sprintf("With --wait: %s waits until each new pod's log says the delegate registered with the manager, %s only until the pods are available", install.UntilRegistered, install.UntilRollout))
+	cmd.Flags().DurationVar(&a.Timeout, "timeout", 10*time.Minute, "How long to wait for the rollout and the registration, in all")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{"none", "client", "server"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("wait-for", cobra.FixedCompletions(waitConditions(), cobra.ShellCompDirectiveNoFileComp))
+}
+
+func waitConditions() []string {
+	out := make([]string, len(install.WaitConditions))
+	for i, c := range install.WaitConditions {
+		out[i] = string(c)
+	}
+	return out
+}
+
+// validateWait checks --timeout and --wait-for.
+func (a applyFlags) validateWait() error {
+	if err := validateTimeout(a.Timeout); err != nil {
+		return err
+	}
+	if !slices.Contains(install.WaitConditions, install.WaitCondition(a.WaitFor)) {
+		return fmt.Errorf("--wait-for %q: use %s", a.WaitFor, strings.Join(waitConditions(), " or "))
+	}
+	return nil
 }
 
 // config is the installer's Config for these flags in namespace; each command adds its own.
@@ -147,7 +170,10 @@ func (a applyFlags) config(namespace string) install.Config {
 		DryRun:         a.DryRun == "server",
 		ForceConflicts: a.ForceConflicts,
 		Wait:           a.Wait,
+		WaitFor:        install.WaitCondition(a.WaitFor),
 		Timeout:        a.Timeout,
+		// The log lines a failed registration quotes are printed.
+		Redact: redactText(nil),
 	}
 }
 
@@ -187,7 +213,7 @@ func (o *InstallOptions) Validate() error {
 	if err := validateApplyFlags(o.DryRun, o.Output); err != nil {
 		return err
 	}
-	if err := validateTimeout(o.Timeout); err != nil {
+	if err := o.validateWait(); err != nil {
 		return err
 	}
 	if msgs := namespaceErrors(o.namespace); msgs != "" {
@@ -253,6 +279,7 @@ func (o *InstallOptions) Run(ctx context.Context) error {
 func (o *InstallOptions) installSettings() install.Config {
 	c := o.applyFlags.config(o.namespace)
 	c.SkipPreflight, c.SupportMatrix = o.SkipPreflight, o.matrix
+	c.Redact = redactText([]string{o.values.DelegateToken})
 	return c
 }
 
@@ -270,6 +297,7 @@ func explainInstallError(server string, err error) error {
 		helm      *install.HelmOwnedError
 		kept      *install.KeptError
 		rolled    *install.RolledBackError
+		failed    *install.RegistrationError
 	)
 	switch {
 	case errors.As(err, &role):
@@ -296,6 +324,8 @@ func explainInstallError(server string, err error) error {
 		return fmt.Errorf("%w\nthe new revision stays in place (--atomic=false): kubectl rollout undo deployment/%s -n %s goes back", kept.Err, kept.Deployment, kept.Namespace)
 	case errors.As(err, &rolled):
 		return &exitError{code: 1, err: rolled}
+	case errors.As(err, &failed):
+		return &exitError{code: 1, err: fmt.Errorf("%w\n  (doctor's DLG-501 finding: kubectl delegate doctor %s -n %s)", failed, failed.Deployment, failed.Namespace)}
 	case errors.Is(err, install.ErrNothingToChange):
 		return errors.New("nothing to change: name what to upgrade, e.g. --image, --replicas, --cpu, --memory, --tags")
 	}
@@ -328,8 +358,12 @@ func newStepPrinter(streams genericiooptions.IOStreams) *stepPrinter {
 }
 
 func (p *stepPrinter) event(e install.Event) {
-	if e.Kind == install.Rollout {
+	switch e.Kind {
+	case install.Rollout:
 		p.rollout(e.Deployment, e.Rollout)
+		return
+	case install.Registration:
+		p.registration(e.Deployment, e.Registration)
 		return
 	}
 	p.close()
@@ -363,13 +397,27 @@ func (p *stepPrinter) rollout(name string, s install.RolloutStatus) {
 	if s.Done {
 		line = fmt.Sprintf("deployment %s: %s", name, s.Message)
 	}
+	p.status(line, s.Done)
+}
+
+// registration is the second phase's status line, after the rollout's.
+func (p *stepPrinter) registration(name string, s install.RegistrationStatus) {
+	line := fmt.Sprintf("Waiting for delegate %s to register with the manager: %d of %d pods registered", name, s.Registered, s.Pods)
+	if s.Done() {
+		line = fmt.Sprintf("delegate %s: %d of %d pods registered with the manager", name, s.Registered, s.Pods)
+	}
+	p.status(line, s.Done())
+}
+
+// status rewrites one status line on a terminal and prints a line per change otherwise.
+func (p *stepPrinter) status(line string, done bool) {
 	if !p.onTerminal {
 		fmt.Fprintln(p.Out, line)
 		return
 	}
 	fmt.Fprintf(p.Out, "\r\033[K%s", line)
-	p.open = !s.Done
-	if s.Done {
+	p.open = !done
+	if done {
 		fmt.Fprintln(p.Out)
 	}
 }

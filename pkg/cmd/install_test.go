@@ -22,7 +22,7 @@ import (
 
 // TestInstallSettings pins the flags -> install.Config mapping (stern's TestOptionsSternConfig).
 func TestInstallSettings(t *testing.T) {
-	base := install.Config{Namespace: install.DefaultNamespace, PluginVersion: buildinfo.Version, Wait: true, Timeout: 10 * time.Minute}
+	base := install.Config{Namespace: install.DefaultNamespace, PluginVersion: buildinfo.Version, Wait: true, WaitFor: install.UntilRegistered, Timeout: 10 * time.Minute}
 	for _, tc := range []struct {
 		args []string
 		want func(s *install.Config)
@@ -33,6 +33,7 @@ func TestInstallSettings(t *testing.T) {
 		{[]string{"--dry-run"}, func(*install.Config) {}}, // a client dry run never reaches the installer
 		{[]string{"--force-conflicts", "--skip-preflight"}, func(s *install.Config) { s.ForceConflicts, s.SkipPreflight = true, true }},
 		{[]string{"--wait=false", "--timeout", "2m"}, func(s *install.Config) { s.Wait, s.Timeout = false, 2*time.Minute }},
+		{[]string{"--wait-for=rollout"}, func(s *install.Config) { s.WaitFor = install.UntilRollout }},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			flags := genericclioptions.NewConfigFlags(false)
@@ -45,17 +46,44 @@ func TestInstallSettings(t *testing.T) {
 			o.namespace = installNamespace(flags)
 			want := base
 			tc.want(&want)
-			if got := o.installSettings(); fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+			got := o.installSettings()
+			checkRedact(t, got.Redact)
+			if got.Redact = nil; fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
 				t.Errorf("settings\n%+v\nwant\n%+v", got, want)
 			}
 		})
 	}
 }
 
+// checkRedact: the log lines read while waiting lose their secrets before they are printed.
+func checkRedact(t *testing.T, redact func(string) string) {
+	t.Helper()
+	const line = "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJkZWxlZ2F0ZSJ9.c2lnbmF0dXJlLXZhbHVl"
+	if redact == nil {
+		t.Fatal("no redactor for the log lines read while waiting")
+	}
+	if got := redact(line); strings.Contains(got, "eyJzdWIiOiJkZWxlZ2F0ZSJ9") {
+		t.Errorf("redact(%q) = %q: the token shows", line, got)
+	}
+}
+
+// TestWaitForFlag: --wait-for is checked before any request, naming the flag and the values.
+func TestWaitForFlag(t *testing.T) {
+	for _, value := range []string{"registered", "rollout"} {
+		if err := (applyFlags{WaitFor: value, Timeout: time.Minute}).validateWait(); err != nil {
+			t.Errorf("--wait-for %s: %v", value, err)
+		}
+	}
+	err := (applyFlags{WaitFor: "ready", Timeout: time.Minute}).validateWait()
+	if want := `--wait-for "ready": use registered or rollout`; err == nil || err.Error() != want {
+		t.Errorf("--wait-for ready: %v, want %s", err, want)
+	}
+}
+
 // TestUpgradeSettings pins the upgrade's flags -> install.Config mapping, and the flags only
 // a plugin install takes.
 func TestUpgradeSettings(t *testing.T) {
-	base := install.Config{Namespace: install.DefaultNamespace, PluginVersion: buildinfo.Version, Wait: true, Timeout: 10 * time.Minute, Atomic: true}
+	base := install.Config{Namespace: install.DefaultNamespace, PluginVersion: buildinfo.Version, Wait: true, WaitFor: install.UntilRegistered, Timeout: 10 * time.Minute, Atomic: true}
 	for _, tc := range []struct {
 		args       []string
 		want       func(s *install.Config)
@@ -63,6 +91,7 @@ func TestUpgradeSettings(t *testing.T) {
 	}{
 		{[]string{"--image", "x"}, func(*install.Config) {}, nil},
 		{[]string{"--atomic=false", "--wait=false"}, func(s *install.Config) { s.Atomic, s.Wait = false, false }, nil},
+		{[]string{"--wait-for", "rollout"}, func(s *install.Config) { s.WaitFor = install.UntilRollout }, nil},
 		{[]string{"--force", "--force-conflicts"}, func(s *install.Config) { s.TakeOverHelm, s.ForceConflicts = true, true }, nil},
 		{[]string{"--dry-run=server", "-n", "ops"}, func(s *install.Config) { s.DryRun, s.Namespace = true, "ops" }, nil},
 		{[]string{"--role", "cluster-viewer", "--token", "t", "--replicas", "2"}, func(*install.Config) {}, []string{"--role", "--token"}},
@@ -78,7 +107,9 @@ func TestUpgradeSettings(t *testing.T) {
 			o.namespace = installNamespace(flags)
 			want := base
 			tc.want(&want)
-			if got := o.upgradeSettings(); fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+			got := o.upgradeSettings()
+			checkRedact(t, got.Redact)
+			if got.Redact = nil; fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
 				t.Errorf("settings\n%+v\nwant\n%+v", got, want)
 			}
 			if got := o.pluginOnlyFlags(); !slices.Equal(got, tc.pluginOnly) {
@@ -119,6 +150,9 @@ func TestExplainInstallError(t *testing.T) {
 			"cause\nthe new revision stays in place (--atomic=false): kubectl rollout undo deployment/d -n ns goes back", 0},
 		{&install.RolledBackError{Deployment: "d", Lowest: 1, Desired: 2, TokenRotated: true, Err: cause},
 			"upgrade of d failed and was rolled back: the previous revision is serving again (1 of 2 replicas stayed available throughout). The new token stays in the token Secret.\nwhy it failed: cause", 1},
+		{&install.RegistrationError{Namespace: "ns", Deployment: "d", Pod: "d-1", Cause: "the token is wrong", Fix: "make a new one", Line: "used invalid token"},
+			"pod d-1 of deployment ns/d will not register with the manager: the token is wrong: \"used invalid token\"\n  fix: make a new one\n" +
+				"  (doctor's DLG-501 finding: kubectl delegate doctor d -n ns)", 1},
 		{install.ErrNothingToChange, "nothing to change: name what to upgrade, e.g. --image, --replicas, --cpu, --memory, --tags", 0},
 		{cause, "cause", 0},
 	} {
@@ -147,6 +181,8 @@ func TestStepPrinter(t *testing.T) {
 		{Kind: install.Applied, Ref: "ClusterRoleBinding/prod-cluster-admin", Action: "unchanged"},
 		{Kind: install.Rollout, Deployment: "prod", Rollout: install.RolloutStatus{Message: "1 of 2 updated replicas are available"}},
 		{Kind: install.Rollout, Deployment: "prod", Rollout: install.RolloutStatus{Message: "2 of 2 replicas available", Done: true}},
+		{Kind: install.Registration, Deployment: "prod", Registration: install.RegistrationStatus{Registered: 1, Pods: 2}},
+		{Kind: install.Registration, Deployment: "prod", Registration: install.RegistrationStatus{Registered: 2, Pods: 2}},
 		{Kind: install.Deleted, Ref: "Namespace/ops"},
 		{Kind: install.RollingBack, Err: errors.New("crash")},
 		{Kind: install.HelmTakeOver, Delegate: "prod", Ref: "rel"},
@@ -155,7 +191,8 @@ func TestStepPrinter(t *testing.T) {
 	}
 	p.close()
 	wantOut := "namespace/ops created\ndeployment/prod configured\nclusterrolebinding/prod-cluster-admin unchanged\n" +
-		"Waiting for deployment prod rollout: 1 of 2 updated replicas are available\ndeployment prod: 2 of 2 replicas available\nnamespace/ops deleted\n"
+		"Waiting for deployment prod rollout: 1 of 2 updated replicas are available\ndeployment prod: 2 of 2 replicas available\n" +
+		"Waiting for delegate prod to register with the manager: 1 of 2 pods registered\ndelegate prod: 2 of 2 pods registered with the manager\nnamespace/ops deleted\n"
 	if out.String() != wantOut {
 		t.Errorf("stdout:\n%s\nwant\n%s", out, wantOut)
 	}

@@ -193,3 +193,49 @@ func TestInspectTokenUnknownWhenSecretsAreNotReadable(t *testing.T) {
 		}
 	}
 }
+
+// inspect says per pod whether it registered: when and as which delegate id, that it did
+// not, or that its log could not be read; JSON gains pods[].registered.
+func TestInspectRegistered(t *testing.T) {
+	at := renderNow.Add(-5 * time.Minute)
+	in := Inspection{APIVersion: delegate.SchemaVersion, Kind: "DelegateInspection", WarningEvents: []delegate.Event{},
+		unread: map[string]string{"p-unread": "forbidden"}}
+	in.Name, in.Namespace = "d", "ns"
+	in.Pods = []delegate.Pod{
+		{Name: "p-yes", Node: "n", Registered: &delegate.Registered{At: &at, DelegateID: "id01"}},
+		{Name: "p-no", Node: "n"},
+		{Name: "p-unread", Node: "n"},
+		{Name: "p-pending"},
+	}
+	var text bytes.Buffer
+	if err := printInspectionAs(&text, "", in, renderNow); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"REGISTERED", "yes, 5m ago (id id01)", "unknown (log not read)", "no (not started)"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("inspection lacks %q:\n%s", want, text.String())
+		}
+	}
+	var doc bytes.Buffer
+	if err := printInspectionAs(&doc, "json", in, renderNow); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Pods []struct {
+			Name       string
+			Registered *struct {
+				At         time.Time
+				DelegateID string `json:"delegateId"`
+			}
+		}
+	}
+	if err := json.Unmarshal(doc.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if r := got.Pods[0].Registered; r == nil || r.DelegateID != "id01" || !r.At.Equal(at) {
+		t.Errorf("pods[0].registered = %+v, want at %s, delegateId id01", r, at)
+	}
+	if got.Pods[1].Registered != nil {
+		t.Errorf("a pod that did not register has registered %+v", got.Pods[1].Registered)
+	}
+}

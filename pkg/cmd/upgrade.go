@@ -86,7 +86,7 @@ func (o *UpgradeOptions) Validate() error {
 	if err := validateApplyFlags(o.DryRun, o.Output); err != nil {
 		return err
 	}
-	if err := validateTimeout(o.Timeout); err != nil {
+	if err := o.validateWait(); err != nil {
 		return err
 	}
 	if o.DryRun == "client" {
@@ -132,6 +132,7 @@ func (o *UpgradeOptions) Run(ctx context.Context) error {
 func (o *UpgradeOptions) upgradeSettings() install.Config {
 	c := o.applyFlags.config(o.namespace)
 	c.Atomic, c.TakeOverHelm = o.Atomic, o.Force
+	c.Redact = redactText([]string{o.changes.DelegateToken})
 	return c
 }
 

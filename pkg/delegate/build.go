@@ -98,6 +98,15 @@ func delegateContainer(spec corev1.PodSpec) *corev1.Container {
 	return nil
 }
 
+// MainContainer is the name of the delegate's container in spec ("" when it has none), as
+// every command picks it.
+func MainContainer(spec corev1.PodSpec) string {
+	if c := mainContainer(spec); c != nil {
+		return c.Name
+	}
+	return ""
+}
+
 // mainContainer is the delegate's container: the one running the delegate image, else the
 // one named delegate, else the first.
 func mainContainer(spec corev1.PodSpec) *corev1.Container {

@@ -162,6 +162,16 @@ type Pod struct {
 	// ImagePullBackOff, ...), if it does.
 	Waiting         string       `json:"waiting,omitempty"`
 	LastTermination *Termination `json:"lastTermination,omitempty"`
+	// Registered is set when the tail of the pod's current log says the delegate registered
+	// with the manager (inspect reads it; other commands leave it unset).
+	Registered *Registered `json:"registered,omitempty"`
+}
+
+// Registered is the last "Delegate registered with id ..." line of a pod's log.
+type Registered struct {
+	// At is the line's time, when the kubelet gave it.
+	At         *time.Time `json:"at,omitempty"`
+	DelegateID string     `json:"delegateId,omitempty"`
 }
 
 // Termination is how a container's previous instance ended.

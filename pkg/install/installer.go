@@ -31,9 +31,14 @@ type Config struct {
 	ForceConflicts bool
 	SkipPreflight  bool
 	SupportMatrix  diagnose.SupportMatrix
-	// Wait waits for the rollout, for at most Timeout.
+	// Wait waits for the rollout, and for WaitFor, for at most Timeout in all.
 	Wait    bool
 	Timeout time.Duration
+	// WaitFor is what Wait waits for; "" is UntilRollout.
+	WaitFor WaitCondition
+	// Redact hides secrets in the log lines read while waiting, before any is kept; nil
+	// keeps them as they are.
+	Redact func(string) string
 	// Atomic rolls a failed upgrade back to the previous revision.
 	Atomic bool
 	// TakeOverHelm upgrades a delegate of a Helm release anyway.
@@ -66,6 +71,8 @@ const (
 	HelmTakeOver
 	// Unbound: the ClusterRoleBinding Ref no longer names the deleted namespace's ServiceAccounts.
 	Unbound
+	// Registration: Registration is a new count of Deployment's pods registered with the manager.
+	Registration
 )
 
 // Event is one step of an install, upgrade or uninstall, told to Installer's progress callback
@@ -77,8 +84,10 @@ type Event struct {
 	Ref        string
 	Action     string
 	Rollout    RolloutStatus
-	Report     diagnose.Report
-	Err        error
+	// Registration is set for a Registration event.
+	Registration RegistrationStatus
+	Report       diagnose.Report
+	Err          error
 }
 
 // Installer installs, upgrades and uninstalls delegates in one namespace.
@@ -237,8 +246,12 @@ func (i *Installer) Install(ctx context.Context, v Values) (*Plan, []Result, err
 	if !i.settings.Wait {
 		return p, nil, nil
 	}
-	err = i.WaitForRollout(ctx, v.DelegateName, nil)
-	return p, nil, i.interruptedInstall(ctx, v, "every object is applied and the delegate is still rolling out", err)
+	start := time.Now()
+	if err = i.WaitForRollout(ctx, v.DelegateName, nil); err != nil {
+		return p, nil, i.interruptedInstall(ctx, v, "every object is applied and the delegate is still rolling out", err)
+	}
+	err = i.WaitForRegistration(ctx, v.DelegateName, start)
+	return p, nil, i.interruptedInstall(ctx, v, "the delegate is rolled out and has not registered with the manager yet", err)
 }
 
 // interruptedInstall says, of an install stopped by a signal, what it left and how to finish

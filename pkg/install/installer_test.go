@@ -350,6 +350,14 @@ func TestUpgradeRollBack(t *testing.T) {
 					t.Errorf("got %v, want a rollback that keeps the new token", err)
 				}
 			}},
+		{"rolled out, not registered: kept, not rolled back", Config{Wait: true, Atomic: true, WaitFor: UntilRegistered, Timeout: 50 * time.Millisecond},
+			Values{DelegateDockerImage: "harness/delegate:26.02.2"}, "harness/delegate:26.02.2",
+			func(t *testing.T, err error) {
+				var timeout *RegistrationTimeoutError
+				if !errors.As(err, &timeout) || timeout.Status != (RegistrationStatus{Pods: 2}) {
+					t.Errorf("got %v, want a wait for registration that timed out with 0 of 2 pods registered", err)
+				}
+			}},
 		{"no wait: nothing to decide", Config{}, Values{DelegateDockerImage: badImage}, badImage,
 			func(t *testing.T, err error) {
 				if err != nil {

@@ -249,6 +249,19 @@ func WaitForRollout(ctx context.Context, client kubernetes.Interface, namespace,
 // newRevisionProblems reads the pods of the Deployment's newest ReplicaSet.
 // With all, every pod that is not ready is described, not only the hopeless ones.
 func newRevisionProblems(ctx context.Context, client kubernetes.Interface, d *appsv1.Deployment, all bool) ([]PodProblem, error) {
+	pods, err := newRevisionPods(ctx, client, d)
+	if err != nil {
+		return nil, err
+	}
+	if all {
+		return NotAvailable(pods), nil
+	}
+	return PodProblems(pods), nil
+}
+
+// newRevisionPods lists the pods of the Deployment's newest ReplicaSet: a LIST of its
+// ReplicaSets and a LIST of pods, by selector.
+func newRevisionPods(ctx context.Context, client kubernetes.Interface, d *appsv1.Deployment) ([]corev1.Pod, error) {
 	selector, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil {
 		return nil, fmt.Errorf("deployment %s has a bad selector: %w", d.Name, err)
@@ -272,10 +285,7 @@ func newRevisionProblems(ctx context.Context, client kubernetes.Interface, d *ap
 	if err != nil {
 		return nil, fmt.Errorf("listing the pods of %s: %w", d.Name, err)
 	}
-	if all {
-		return NotAvailable(pods.Items), nil
-	}
-	return PodProblems(pods.Items), nil
+	return pods.Items, nil
 }
 
 // podWarnings are the newest warning events of the stuck pods, as one line each.

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -524,9 +525,12 @@ func (i *Installer) WaitOrRollBack(ctx context.Context, deploy *appsv1.Deploymen
 		return nil
 	}
 	lowest := int32(1 << 30)
+	start := time.Now()
 	waitErr := i.WaitForRollout(ctx, deploy.Name, &lowest)
 	if waitErr == nil {
-		return nil
+		// A rolled-out revision that does not register is kept: its log says why, and
+		// the fix (a token, egress) is outside the Deployment a rollback would restore.
+		return i.WaitForRegistration(ctx, deploy.Name, start)
 	}
 	status := fmt.Sprintf("kubectl rollout status deployment/%s -n %s", deploy.Name, deploy.Namespace)
 	undo := fmt.Sprintf("kubectl rollout undo deployment/%s -n %s", deploy.Name, deploy.Namespace)

@@ -128,7 +128,7 @@ func TestInstallUpgradeRollbackUninstall(t *testing.T) {
 	secondImage := "harness/delegate:26.02.88405"
 	args := []string{"install", name, "-n", ns, "--account-id", "e2eAccount01", "--token-file", tokenFile(t),
 		"--image", firstImage, "--replicas", "2", "--min-ready-seconds", "1", "--timeout", "2m",
-		"--support-matrix", matrixWithServer(t)}
+		"--support-matrix", matrixWithServer(t), "--wait-for=rollout"} // no log registers here: connect_test.go waits for that
 
 	res := plugin(t, args...)
 	if res.code != 0 {
@@ -160,7 +160,7 @@ func TestInstallUpgradeRollbackUninstall(t *testing.T) {
 		t.Errorf("the second install should report every object unchanged:\n%s", res.stdout)
 	}
 
-	res = plugin(t, "upgrade", name, "-n", ns, "--image", secondImage, "--timeout", "2m")
+	res = plugin(t, "upgrade", name, "-n", ns, "--image", secondImage, "--timeout", "2m", "--wait-for=rollout")
 	if res.code != 0 {
 		t.Fatalf("upgrade: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
@@ -368,6 +368,8 @@ func TestInstallBadInputs(t *testing.T) {
 		// Validation gaps that used to reach the server (issue 12, point 13).
 		{"endpoint port out of range", []string{"install", "d", "--manager-endpoint", "https://app.harness.io:99999"}, []string{"--manager-endpoint", "1 to 65535"}},
 		{"negative timeout", []string{"install", "d", "--timeout", "-1m"}, []string{"--timeout", "more than 0"}},
+		{"bad wait-for", []string{"install", "d", "--wait-for", "ready"}, []string{"--wait-for", "registered or rollout"}},
+		{"upgrade bad wait-for", []string{"upgrade", "d", "--replicas", "2", "--wait-for", "connected"}, []string{"--wait-for", "registered or rollout"}},
 		{"upgrade negative timeout", []string{"upgrade", "d", "--replicas", "2", "--timeout", "-1m"}, []string{"--timeout", "more than 0"}},
 		{"token with NUL", []string{"install", "d", "--token-file", nulToken}, []string{"--token-file", "non-printable"}},
 		{"empty image", []string{"install", "d", "--image", ""}, []string{"--image", "empty", install.DefaultImage}},
@@ -553,7 +555,7 @@ func TestUpgradeInterruptedRollsBack(t *testing.T) {
 	const name = "interrupted"
 	firstImage := "harness/delegate:26.02.88404"
 	res := plugin(t, "install", name, "-n", ns, "--account-id", "e2eAccount01", "--token-file", tokenFile(t),
-		"--image", firstImage, "--min-ready-seconds", "1", "--timeout", "2m", "--support-matrix", matrixWithServer(t))
+		"--image", firstImage, "--min-ready-seconds", "1", "--timeout", "2m", "--support-matrix", matrixWithServer(t), "--wait-for=rollout")
 	if res.code != 0 {
 		t.Fatalf("install: exit %d\n%s", res.code, res.stderr)
 	}
