@@ -52,20 +52,28 @@ if command -v kubectl >/dev/null; then
     done
   done
 
-  # The token is a stand-in: kwok runs no container, so nothing calls Harness, and no log
-  # says the delegate registered: the install waits for the rollout only.
-  step "Install one with the plugin: the chart's objects, applied server-side" \
+  # The token is a stand-in: kwok runs no container and nothing calls Harness. What a real
+  # delegate writes once it registered is planted in its log as soon as its pods exist, so
+  # the install shows both phases: the rollout, then the registration.
+  (
+    for _ in $(seq 120); do
+      pods=$(kubectl -n demo-install get pods -l harness.io/name=demo-delegate -o jsonpath='{.items[*].metadata.name}' 2>/dev/null || true)
+      if [ -n "$pods" ]; then
+        for pod in $pods; do hack/cluster.sh logs demo-install "$pod" delegate "$logs/registered.log" >/dev/null 2>&1 || true; done
+        break
+      fi
+      sleep 1
+    done
+  ) &
+  step "Install one with the plugin: the chart's objects, applied server-side, then wait until it registered" \
     "kubectl delegate install demo-delegate -n demo-install --account-id DemoAccount01 --token-file - --min-ready-seconds 5"
   echo "demo-token-not-a-real-one" | "${plugin[@]}" install demo-delegate -n demo-install --account-id DemoAccount01 \
-    --token-file - --min-ready-seconds 5 --timeout 2m --wait-for=rollout
-
-  for pod in $(kubectl -n demo-install get pods -l harness.io/name=demo-delegate -o jsonpath='{.items[*].metadata.name}'); do
-    hack/cluster.sh logs demo-install "$pod" delegate "$logs/registered.log"
-  done
+    --token-file - --min-ready-seconds 5 --timeout 2m
+  wait
 
   step "Installing again changes nothing" "kubectl delegate install demo-delegate ... (same flags)"
   echo "demo-token-not-a-real-one" | "${plugin[@]}" install demo-delegate -n demo-install --account-id DemoAccount01 \
-    --token-file - --min-ready-seconds 5 --timeout 2m --wait-for=rollout 2>/dev/null
+    --token-file - --min-ready-seconds 5 --timeout 2m 2>/dev/null
 
   step "Every delegate in the cluster, however it was installed" "kubectl delegate list -A"
   "${plugin[@]}" list -A
@@ -86,6 +94,14 @@ if command -v kubectl >/dev/null; then
   sed "s/NAMESPACE/demo-quota/g; s/helm-delegate/quota-delegate/g" test/e2e/testdata/helm-chart.yaml | kubectl apply -f - >/dev/null
   sleep 3 # the ReplicaSet controller tries, and records why it may not
   "${plugin[@]}" doctor -n demo-quota || echo "(doctor exited $?: a check failed)"
+
+  # The seed's next step: a connector that runs on a delegate chosen by its selectors.
+  printf '%s\n' "connector:" "  name: spot-demo" "  identifier: spotdemo" "  type: Spot" "  spec:" \
+    "    credential:" "      type: PermanentTokenConfig" "      spec:" "        spotAccountId: act-a12b12cd" \
+    "        apiTokenRef: spotapitoken" "    executeOnDelegate: true" "    delegateSelectors:" "      - helm" > "$logs/spot.yaml"
+  step "Which delegate serves a connector (the seed's Spot connector, selector helm), and is it healthy?" \
+    "kubectl delegate doctor -A --connector spot.yaml"
+  "${plugin[@]}" doctor -A --connector "$logs/spot.yaml" || echo "(doctor exited $?)"
 
   step "doctor on the delegate the plugin installed" "kubectl delegate doctor demo-delegate -n demo-install --support-matrix <(...)"
   server=$("${plugin[@]}" version -o json | sed -n 's/.*"gitVersion": "v\([0-9.]*\)".*/\1/p')
@@ -112,6 +128,22 @@ if command -v kubectl >/dev/null; then
 
   step "doctor, offline, on that bundle: no cluster needed" "kubectl delegate doctor --bundle $bundle"
   "${plugin[@]}" doctor --bundle "$bundle" || echo "(doctor exited $?: a check failed)"
+fi
+
+if command -v kubectl >/dev/null; then
+  # Delegates in many clusters: a second local cluster holding a delegate of the same name
+  # as one in the first (Harness self-destructs one of the two), and one view of both.
+  step "A second cluster, with a delegate of a name the first one uses" \
+    "KUBECTL_DELEGATE_CLUSTER_DIR=.cluster-2 hack/cluster.sh up; kubectl apply -f helm-chart.yaml"
+  KUBECTL_DELEGATE_CLUSTER_DIR=.cluster-2 hack/cluster.sh up >/dev/null
+  trap 'KUBECTL_DELEGATE_CLUSTER_DIR=.cluster-2 hack/cluster.sh down >/dev/null' EXIT
+  second=$(KUBECTL_DELEGATE_CLUSTER_DIR=.cluster-2 hack/cluster.sh env | sed 's/^export KUBECONFIG=//')
+  KUBECONFIG=$second kubectl create namespace demo-helm-chart --dry-run=client -o yaml | KUBECONFIG=$second kubectl apply -f - >/dev/null
+  sed "s/NAMESPACE/demo-helm-chart/g" test/e2e/testdata/helm-chart.yaml | KUBECONFIG=$second kubectl apply -f - >/dev/null
+  both=$logs/both.kubeconfig
+  hack/cluster.sh kubeconfig "$both" first=.cluster second=.cluster-2
+  step "Every delegate of every cluster at once" "kubectl delegate list -A --all-contexts"
+  "${plugin[@]}" list -A --all-contexts --kubeconfig "$both" || echo "(list exited $?)"
 fi
 
 printf '\nThe cluster keeps running: use it with  eval "$(hack/cluster.sh env)"  and stop it with  make cluster-down\n'
