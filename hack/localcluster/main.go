@@ -21,7 +21,7 @@ import (
 
 const usage = `usage: hack/cluster.sh up|down|status|env|build
        hack/cluster.sh logs NAMESPACE POD CONTAINER CURRENT_FILE [PREVIOUS_FILE]
-       hack/cluster.sh kubeconfig OUT NAME=STATE_DIR...
+       hack/cluster.sh kubeconfig OUT NAME=STATE_DIR [NAME=STATE_DIR ...]
 
   up      build what is missing, start the cluster, print how to use it
   down    stop every process of the cluster
@@ -188,7 +188,7 @@ func plantLogs(ctx context.Context, args []string) error {
 func mergeKubeconfigs(args []string) error {
 	if len(args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
-		return errors.New("kubeconfig takes OUT NAME=STATE_DIR...")
+		return errors.New("kubeconfig takes OUT NAME=STATE_DIR, one or more")
 	}
 	merged := clientcmdapi.NewConfig()
 	for _, arg := range args[1:] {
