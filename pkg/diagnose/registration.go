@@ -82,7 +82,7 @@ func PodRegistrations(ctx context.Context, client kubernetes.Interface, d delega
 		g.Go(func() error {
 			ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 			defer cancel()
-			text, err := readCurrentLog(ctx, client, d.Namespace, p.Name, d.Workload.Container, opts)
+			text, err := ReadLogTail(ctx, client, d.Namespace, p.Name, d.Workload.Container, opts.TailLines, opts.LimitBytes)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -97,14 +97,16 @@ func PodRegistrations(ctx context.Context, client kubernetes.Interface, d delega
 	return regs, errs
 }
 
-func readCurrentLog(ctx context.Context, client kubernetes.Interface, namespace, pod, container string, opts LogOptions) (string, error) {
+// ReadLogTail reads the timestamped tail of a container's current log, at most tailLines lines
+// and limitBytes bytes: what inspect and install's registration wait look at.
+func ReadLogTail(ctx context.Context, client kubernetes.Interface, namespace, pod, container string, tailLines, limitBytes int64) (string, error) {
 	stream, err := client.CoreV1().Pods(namespace).GetLogs(pod, &corev1.PodLogOptions{Container: container,
-		TailLines: &opts.TailLines, LimitBytes: &opts.LimitBytes, Timestamps: true}).Stream(ctx)
+		TailLines: &tailLines, LimitBytes: &limitBytes, Timestamps: true}).Stream(ctx)
 	if err != nil {
 		return "", err
 	}
 	defer stream.Close()
-	data, err := io.ReadAll(io.LimitReader(stream, opts.LimitBytes))
+	data, err := io.ReadAll(io.LimitReader(stream, limitBytes))
 	return string(data), err
 }
 

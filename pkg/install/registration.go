@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"time"
@@ -110,14 +109,7 @@ type logReader func(ctx context.Context, pod, container string) (string, error)
 func WaitForRegistration(ctx context.Context, client kubernetes.Interface, namespace, name string, opts RegistrationOptions) error {
 	opts.defaults()
 	read := func(ctx context.Context, pod, container string) (string, error) {
-		stream, err := client.CoreV1().Pods(namespace).GetLogs(pod, &corev1.PodLogOptions{Container: container,
-			TailLines: &opts.TailLines, LimitBytes: &opts.LimitBytes, Timestamps: true}).Stream(ctx)
-		if err != nil {
-			return "", err
-		}
-		defer stream.Close()
-		data, err := io.ReadAll(io.LimitReader(stream, opts.LimitBytes))
-		return string(data), err
+		return diagnose.ReadLogTail(ctx, client, namespace, pod, container, opts.TailLines, opts.LimitBytes)
 	}
 	return waitForRegistration(ctx, client, namespace, name, opts, read)
 }
