@@ -109,6 +109,14 @@ func checkNodeFit(s *Snapshot) []Finding {
 	var objects []corev1.Node // built once, for the first delegate with a replica to place
 	return perDelegate(s, func(d delegate.Delegate) Finding {
 		unplaced := unplacedReplicas(d)
+		// Replicas the API server refuses to create have no pod to place: DLG-300 says why.
+		if missing := unplaced - unplacedPods(d); missing > 0 {
+			if msg, _ := refusal(s, d); msg != "" {
+				if unplaced -= missing; unplaced == 0 {
+					return Finding{Verdict: Skip, Finding: fmt.Sprintf("%d replica(s) have no pod to place: the API server refuses to create them (DLG-300)", missing)}
+				}
+			}
+		}
 		if unplaced == 0 {
 			return Finding{Verdict: Pass, Finding: fmt.Sprintf("all %d replica(s) placed on nodes", len(d.Pods))}
 		}

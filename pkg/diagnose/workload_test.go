@@ -243,3 +243,16 @@ func FuzzClassifyRefusal(f *testing.F) {
 		}
 	})
 }
+
+// Replicas the API server refuses to create are DLG-300's: DLG-203 does not pass them as
+// "not placed, but the nodes have room".
+func TestNodeFitLeavesPodsNeverCreatedToTheWorkloadCheck(t *testing.T) {
+	d := notCreated(2)
+	s := snapshot(d)
+	s.Events = append(s.Events, failedCreate(d, "ReplicaSet", "prod-7d9c5", `pods "x" is forbidden: exceeded quota: q, requested: requests.cpu=1, used: requests.cpu=0, limited: requests.cpu=500m`))
+	s.Nodes = []NodeCapacity{node("n1", "16", "64Gi", "0", "0")}
+	f := only(t, checkNodeFit, s)
+	if f.Verdict != Skip || !strings.Contains(f.Finding, "DLG-300") {
+		t.Errorf("DLG-203 on pods never created: %+v", f)
+	}
+}
