@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"regexp"
 	"slices"
 	"sort"
 
@@ -141,10 +140,6 @@ func info(s *corev1.Secret) secretInfo {
 	return in
 }
 
-// sensitiveName is an environment variable or ConfigMap key whose value is a secret even when
-// written inline (a legacy delegate's ACCOUNT_SECRET, a PROXY_PASSWORD in a ConfigMap).
-var sensitiveName = regexp.MustCompile(`(?i)token|secret|passw|private.?key|api.?key|credential`)
-
 // secretValues are every value the redactor must hide: the delegates' Secrets, and inline
 // values of sensitive variables in their workloads, pods, upgraders and ConfigMaps.
 func (c *collector) secretValues() []string {
@@ -160,7 +155,7 @@ func (c *collector) secretValues() []string {
 	inline := func(spec *corev1.PodSpec) {
 		for _, ct := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
 			for _, e := range ct.Env {
-				if e.Value != "" && sensitiveName.MatchString(e.Name) {
+				if e.Value != "" && delegate.SensitiveName(e.Name) {
 					out = append(out, e.Value)
 				}
 			}
@@ -180,7 +175,7 @@ func (c *collector) secretValues() []string {
 	}
 	for _, cm := range c.objs.ConfigMaps {
 		for k, v := range cm.Data {
-			if sensitiveName.MatchString(k) {
+			if delegate.SensitiveName(k) {
 				out = append(out, v)
 			}
 		}

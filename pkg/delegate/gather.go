@@ -148,16 +148,19 @@ func Gather(ctx context.Context, client kubernetes.Interface, opts GatherOptions
 	return objs, nil
 }
 
-// sensitiveName is a variable whose value is a secret even when written inline (a token, a
-// PROXY_PASSWORD).
-var sensitiveName = regexp.MustCompile(`(?i)token|secret|passw|private.?key|api.?key|credential`)
+var sensitiveNameRE = regexp.MustCompile(`(?i)token|secret|passw|private.?key|api.?key|credential`)
+
+// SensitiveName says whether a variable or ConfigMap key holds a secret even when its value
+// is written inline (a token, a password, a key): doctor's and collect's redactors hide such
+// values.
+func SensitiveName(name string) bool { return sensitiveNameRE.MatchString(name) }
 
 // inlineSecretValues are the values of sensitive variables written into the pod spec.
 func inlineSecretValues(spec *corev1.PodSpec) []string {
 	var out []string
 	for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
 		for _, e := range c.Env {
-			if e.Value != "" && sensitiveName.MatchString(e.Name) {
+			if e.Value != "" && SensitiveName(e.Name) {
 				out = append(out, e.Value)
 			}
 		}

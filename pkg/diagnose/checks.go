@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"slices"
@@ -103,7 +104,7 @@ func setResourcesCommand(d delegate.Delegate, which string) string {
 		values = "memory=2Gi"
 	}
 	return fmt.Sprintf("kubectl set resources %s/%s -n %s -c %s --%s=%s",
-		strings.ToLower(d.Workload.Kind), d.Workload.Name, d.Namespace, orDefault(d.Workload.Container, "delegate"), which, values)
+		strings.ToLower(d.Workload.Kind), d.Workload.Name, d.Namespace, cmp.Or(d.Workload.Container, "delegate"), which, values)
 }
 
 func quantity(q *resource.Quantity) string {
@@ -225,7 +226,7 @@ func checkContainerConfig(s *Snapshot) []Finding {
 		}
 		return &Finding{Verdict: Fail, Finding: "CreateContainerConfigError: " + missing + " is missing",
 			Hint: fmt.Sprintf("create it, e.g. kubectl create secret generic %s -n %s --from-literal=DELEGATE_TOKEN=<token>; kubectl describe pod -n %s %s names what is missing",
-				orDefault(d.Token.SecretName, d.Name), d.Namespace, d.Namespace, p.Name)}
+				cmp.Or(d.Token.SecretName, d.Name), d.Namespace, d.Namespace, p.Name)}
 	})
 }
 
@@ -334,7 +335,7 @@ func checkDelegateVersion(s *Snapshot) []Finding {
 // upgradeHint says how to move an old delegate on: the upgrader, when it is there, does it
 // at its next run, so that run is what to wait for or look into.
 func upgradeHint(d delegate.Delegate, now time.Time) string {
-	set := fmt.Sprintf("kubectl set image deployment/%s -n %s %s=IMAGE", d.Workload.Name, d.Namespace, orDefault(d.Workload.Container, "delegate"))
+	set := fmt.Sprintf("kubectl set image deployment/%s -n %s %s=IMAGE", d.Workload.Name, d.Namespace, cmp.Or(d.Workload.Container, "delegate"))
 	if d.InstallMethod == delegate.Plugin {
 		set = fmt.Sprintf("kubectl delegate upgrade %s -n %s --image IMAGE", d.Name, d.Namespace)
 	}
@@ -465,13 +466,6 @@ func checkProxy(s *Snapshot) []Finding {
 		}
 		return Finding{Verdict: Pass, Finding: "proxy " + d.Proxy.Host + " with NO_PROXY " + d.Proxy.NoProxy}
 	})
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // checkProbes reads the kubelet's Unhealthy events for the delegate's pods: the startup and

@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -99,7 +100,7 @@ func readECSTask(data []byte) (*ecsTask, error) {
 	if len(t.spec.ContainerDefinitions) == 0 {
 		return nil, fmt.Errorf("the ECS task spec has no containerDefinitions: is it a task definition?")
 	}
-	t.subject = "task " + orDefault(t.spec.Family, "(no family)")
+	t.subject = "task " + cmp.Or(t.spec.Family, "(no family)")
 	for i, c := range t.spec.ContainerDefinitions {
 		if strings.HasSuffix(delegate.ParseImage(c.Image).Repository, "harness/delegate") {
 			t.delegate = &t.spec.ContainerDefinitions[i]

@@ -11,7 +11,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/pager"
 	resourcehelper "k8s.io/component-helpers/resource"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
@@ -54,17 +56,11 @@ func unplacedReplicas(d delegate.Delegate) int64 {
 // gatherNodeCapacity lists the nodes and every non-terminated pod (paginated, 500 a page)
 // and sums the pods' requests per node.
 func gatherNodeCapacity(ctx context.Context, client kubernetes.Interface) ([]NodeCapacity, error) {
-	var nodes []corev1.Node
-	opts := metav1.ListOptions{Limit: 500}
-	for {
-		l, err := client.CoreV1().Nodes().List(ctx, opts)
-		if err != nil {
-			return nil, fmt.Errorf("listing nodes: %w", err)
-		}
-		nodes = append(nodes, l.Items...)
-		if opts.Continue = l.Continue; opts.Continue == "" {
-			break
-		}
+	nodes, err := delegate.ListAll[corev1.Node](ctx, metav1.ListOptions{Limit: 500}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return client.CoreV1().Nodes().List(ctx, o)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing nodes: %w", err)
 	}
 	requested := map[string]*NodeCapacity{}
 	out := make([]NodeCapacity, len(nodes))
@@ -80,27 +76,27 @@ func gatherNodeCapacity(ctx context.Context, client kubernetes.Interface) ([]Nod
 		}
 		requested[n.Name] = &out[i]
 	}
-	opts = metav1.ListOptions{Limit: 500, FieldSelector: "status.phase!=Succeeded,status.phase!=Failed"}
-	for {
-		l, err := client.CoreV1().Pods("").List(ctx, opts)
-		if err != nil {
-			return nil, fmt.Errorf("listing pods in all namespaces: %w", err)
+	// Every pod in the cluster: one page at a time through the pager, never all held at once.
+	list := pager.New(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return client.CoreV1().Pods("").List(ctx, o)
+	})
+	list.PageSize = 500
+	err = list.EachListItem(ctx, metav1.ListOptions{FieldSelector: "status.phase!=Succeeded,status.phase!=Failed"}, func(obj runtime.Object) error {
+		p := obj.(*corev1.Pod)
+		n, ok := requested[p.Spec.NodeName]
+		if !ok {
+			return nil
 		}
-		for _, p := range l.Items {
-			n, ok := requested[p.Spec.NodeName]
-			if !ok {
-				continue
-			}
-			// What the scheduler counts: init containers, sidecars, overhead and pod-level
-			// requests included.
-			reqs := resourcehelper.PodRequests(&p, resourcehelper.PodResourcesOptions{})
-			n.RequestedCPU.Add(*reqs.Cpu())
-			n.RequestedMem.Add(*reqs.Memory())
-			n.PodsScheduled++
-		}
-		if opts.Continue = l.Continue; opts.Continue == "" {
-			break
-		}
+		// What the scheduler counts: init containers, sidecars, overhead and pod-level
+		// requests included.
+		reqs := resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})
+		n.RequestedCPU.Add(*reqs.Cpu())
+		n.RequestedMem.Add(*reqs.Memory())
+		n.PodsScheduled++
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing pods in all namespaces: %w", err)
 	}
 	return out, nil
 }
@@ -121,7 +117,7 @@ func checkNodeFit(s *Snapshot) []Finding {
 			return Finding{Verdict: Pass, Finding: fmt.Sprintf("all %d replica(s) placed on nodes", len(d.Pods))}
 		}
 		if s.Nodes == nil {
-			return Finding{Verdict: Skip, Finding: orDefault(s.NodesError, "node capacity was not read")}
+			return Finding{Verdict: Skip, Finding: cmp.Or(s.NodesError, "node capacity was not read")}
 		}
 		if objects == nil {
 			objects = nodeObjects(s.Nodes)

@@ -151,7 +151,7 @@ func classifyRefusal(d delegate.Delegate, msg string, missing int32) Finding {
 		limit := cmp.Or(m[3], "the default")
 		return Finding{Verdict: Fail, Finding: fmt.Sprintf("the pod's %s request %s is above its %s limit %s: a LimitRange's default limit applies to the delegate, which sets none", m[2], m[1], m[2], limit),
 			Hint: fmt.Sprintf("set a %s limit on the delegate at least its request (kubectl set resources %s -n %s -c %s --limits=%s=%s), or raise the LimitRange's default (kubectl get limitrange -n %s -o yaml)",
-				m[2], kind, d.Namespace, orDefault(d.Workload.Container, "delegate"), m[2], m[1], d.Namespace)}
+				m[2], kind, d.Namespace, cmp.Or(d.Workload.Container, "delegate"), m[2], m[1], d.Namespace)}
 	}
 	if m := missingAccount.FindStringSubmatch(msg); m != nil {
 		return Finding{Verdict: Fail, Finding: fmt.Sprintf("ServiceAccount %s does not exist", m[1]),
@@ -196,7 +196,7 @@ func quotaFinding(d delegate.Delegate, quota, requested, used, limited string, m
 	hint := fmt.Sprintf("raise the quota to fit %d more replica(s): kubectl patch resourcequota %s -n %s --type merge -p '{\"spec\":{\"hard\":{%s}}}'",
 		missing, quota, d.Namespace, strings.Join(raise, ","))
 	if len(lower) > 0 {
-		command := fmt.Sprintf("kubectl set resources %s/%s -n %s -c %s", strings.ToLower(d.Workload.Kind), d.Workload.Name, d.Namespace, orDefault(d.Workload.Container, "delegate"))
+		command := fmt.Sprintf("kubectl set resources %s/%s -n %s -c %s", strings.ToLower(d.Workload.Kind), d.Workload.Name, d.Namespace, cmp.Or(d.Workload.Container, "delegate"))
 		if isHelm(d) {
 			command = fmt.Sprintf("helm upgrade %s harness-delegate/harness-delegate-ng -n %s --reuse-values", d.Helm.Release, d.Namespace)
 		}
@@ -281,7 +281,7 @@ func podSecurityFinding(d delegate.Delegate, level, violations string) Finding {
 	}
 	f := Finding{Verdict: Fail,
 		Finding: fmt.Sprintf("Pod Security admission enforces %q in namespace %s; the pod breaks it: %s", level, d.Namespace, strings.Join(fields, ", "))}
-	container := orDefault(d.Workload.Container, "delegate")
+	container := cmp.Or(d.Workload.Container, "delegate")
 	kind := strings.ToLower(d.Workload.Kind) + "/" + d.Workload.Name
 	if strings.HasPrefix(level, "restricted") {
 		f.Hint = fmt.Sprintf("either run the delegate as restricted allows: kubectl patch %s -n %s --type strategic -p '%s' "+
