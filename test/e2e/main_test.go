@@ -109,6 +109,9 @@ func setUp(ctx context.Context, tmp string) error {
 	if err != nil {
 		return err
 	}
+	// The tests' own client is not throttled either, as the plugin's is not (client.go):
+	// client-go's default 5 requests/s would pace the parallel tests, not the server.
+	cfg.QPS = -1
 	env.config = cfg
 	if env.client, err = kubernetes.NewForConfig(cfg); err != nil {
 		return err
