@@ -6,6 +6,10 @@ VERSION ?= $(shell git describe --tags --match 'v*' --dirty 2>/dev/null || echo 
 COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 BUILDINFO := github.com/kubectl-delegate/kubectl-delegate/internal/buildinfo
+# kustomize (linked through cli-runtime and kubectl describe) imports Go's plugin loader unless
+# told not to; with it the linker keeps every exported symbol: 70.6 MB instead of 54.2 MB, and
+# 59 MiB instead of 34 MiB resident at start. kubectl builds with the same tag.
+BUILD_TAGS := kustomize_disable_go_plugin_support
 LDFLAGS := -s -w -X $(BUILDINFO).Version=$(VERSION) -X $(BUILDINFO).Commit=$(COMMIT) -X $(BUILDINFO).Date=$(DATE)
 E2E_TIMEOUT ?= 30m
 STATICCHECK := $(GO) tool -modfile=hack/tools/lint/go.mod staticcheck
@@ -17,7 +21,7 @@ help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 build: ## build bin/kubectl-delegate with version, commit and date stamped in
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kubectl-delegate
+	$(GO) build -trimpath -tags $(BUILD_TAGS) -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kubectl-delegate
 
 test: lint test-unit test-e2e release-check ## everything CI runs: lint, unit, e2e on the local cluster, release checks
 

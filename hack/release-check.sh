@@ -49,6 +49,18 @@ tool() {
 	echo "$dir/$name"
 }
 
+# 0. The release build leaves out kustomize's Go plugin loader (see BUILD_TAGS in the
+# Makefile): the Makefile and .goreleaser.yaml name the same tags, and with them the plugin's
+# dependencies hold no "plugin" package.
+tags=$(sed -n 's/^BUILD_TAGS := *//p' "$root/Makefile")
+[[ -n $tags ]] || die "the Makefile sets no BUILD_TAGS"
+for t in $tags; do
+	grep -qE "^ +- $t\$" "$root/.goreleaser.yaml" || die ".goreleaser.yaml builds without the Makefile's tag $t"
+done
+deps=$(cd "$root" && go list -deps -tags "${tags// /,}" ./cmd/kubectl-delegate) || die "go list -deps"
+! grep -qx plugin <<<"$deps" || die "built with tags '$tags', the plugin still links Go's plugin package"
+echo "release-check: PASS build tags '$tags' in the Makefile and .goreleaser.yaml; no Go plugin loader linked"
+
 goreleaser=$(tool goreleaser hack/tools/goreleaser github.com/goreleaser/goreleaser/v2 github.com/goreleaser/goreleaser/v2)
 validate=$(tool validate-krew-manifest hack/tools/krew sigs.k8s.io/krew sigs.k8s.io/krew/cmd/validate-krew-manifest)
 gr_version=$(pinned "$root/hack/tools/goreleaser" github.com/goreleaser/goreleaser/v2)
