@@ -75,7 +75,8 @@ func setUp(ctx context.Context, tmp string) error {
 	env.logDir = filepath.Join(tmp, "podlogs")
 	env.plugin = filepath.Join(env.binDir, "kubectl-delegate")
 	pkg := "github.com/kubectl-delegate/kubectl-delegate/internal/buildinfo"
-	build := exec.Command("go", "build", "-o", env.plugin, "-ldflags",
+	// The release build's tag (Makefile BUILD_TAGS): the tests run what ships.
+	build := exec.Command("go", "build", "-tags", "kustomize_disable_go_plugin_support", "-o", env.plugin, "-ldflags",
 		fmt.Sprintf("-X %s.Version=%s -X %s.Commit=%s -X %s.Date=%s", pkg, stampVersion, pkg, stampCommit, pkg, stampDate),
 		"../../cmd/kubectl-delegate")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
