@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -273,5 +274,42 @@ func TestValidateTimeout(t *testing.T) {
 	}
 	if err := validateTimeout(time.Minute); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestUpgradeReplicasSized: an upgrade to more replicas than the documented sizing covers
+// is refused, as an install is, unless --force (issue 12, point 9).
+func TestUpgradeReplicasSized(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		wantErr bool
+	}{
+		{[]string{"--replicas", "8"}, false},
+		{[]string{"--replicas", "100000"}, true},
+		{[]string{"--replicas", "100000", "--force"}, false},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			o := &UpgradeOptions{configFlags: genericclioptions.NewConfigFlags(false), Name: "d"}
+			cmd := newUpgradeCommand(o)
+			if err := cmd.ParseFlags(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			if o.changes, err = o.settings.values(strings.NewReader(""), io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			err = flagErrors(o.Validate())
+			if !tc.wantErr {
+				if err != nil {
+					t.Errorf("refused: %v", err)
+				}
+				return
+			}
+			for _, want := range []string{"--replicas", "more than the 8 replicas", "--force"} {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("the error lacks %q: %v", want, err)
+				}
+			}
+		})
 	}
 }

@@ -66,7 +66,7 @@ same, because Helm would undo the change on its next upgrade (--force changes it
 	o.settings.addAll(cmd.Flags())
 	o.applyFlags.add(cmd)
 	cmd.Flags().BoolVar(&o.Atomic, "atomic", true, "Roll back to the previous revision when the new pods do not become available")
-	cmd.Flags().BoolVar(&o.Force, "force", false, "Upgrade a Helm-managed delegate anyway (Helm will revert it on its next upgrade)")
+	cmd.Flags().BoolVar(&o.Force, "force", false, fmt.Sprintf("Upgrade a Helm-managed delegate anyway (Helm will revert it on its next upgrade), or to more than %d replicas, the most the documented delegate sizing covers", install.MaxSizedReplicas))
 	return cmd
 }
 
@@ -103,7 +103,14 @@ func (o *UpgradeOptions) Validate() error {
 	if o.changes.DelegateToken == "" && o.changes.ExistingDelegateToken == "" {
 		probe.DelegateToken, probe.ExistingDelegateToken = "", "probe"
 	}
-	return install.Validate(probe, false)
+	if err := install.Validate(probe, false); err != nil {
+		return err
+	}
+	// The same bound as install's: --replicas 100000 is a typo, not a plan.
+	if err := install.ValidateReplicasSized(o.changes); err != nil && !o.Force {
+		return fmt.Errorf("%w; pass --force to upgrade to that many anyway", err)
+	}
+	return nil
 }
 
 // Run finds the delegate and upgrades it the way its install method allows.

@@ -370,6 +370,8 @@ func TestInstallBadInputs(t *testing.T) {
 		{"negative timeout", []string{"install", "d", "--timeout", "-1m"}, []string{"--timeout", "more than 0"}},
 		{"bad wait-for", []string{"install", "d", "--wait-for", "ready"}, []string{"--wait-for", "registered or rollout"}},
 		{"upgrade bad wait-for", []string{"upgrade", "d", "--replicas", "2", "--wait-for", "connected"}, []string{"--wait-for", "registered or rollout"}},
+		// The sizing bound holds for an upgrade as for an install (issue 12, point 9).
+		{"upgrade replicas beyond sizing", []string{"upgrade", "d", "--replicas", "100000"}, []string{"--replicas", "more than the 8 replicas", "--force"}},
 		{"upgrade negative timeout", []string{"upgrade", "d", "--replicas", "2", "--timeout", "-1m"}, []string{"--timeout", "more than 0"}},
 		{"token with NUL", []string{"install", "d", "--token-file", nulToken}, []string{"--token-file", "non-printable"}},
 		{"empty image", []string{"install", "d", "--image", ""}, []string{"--image", "empty", install.DefaultImage}},
