@@ -2,10 +2,12 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -25,11 +27,20 @@ import (
 type contextsFlags struct {
 	Contexts    []string
 	AllContexts bool
+	// Timeout bounds each context's gather, so that one stuck server cannot hold up the
+	// rest; 0 is no limit, as kubectl's --request-timeout 0.
+	Timeout time.Duration
 }
+
+// defaultContextTimeout is --context-timeout's default: list answers in well under a second
+// and doctor -A in about one on a cluster of 50 delegate pods (README's benchmark), so a
+// minute is room for a slow cluster, not for one that will never answer.
+const defaultContextTimeout = time.Minute
 
 func (c *contextsFlags) addFlags(cmd *cobra.Command, flags *genericclioptions.ConfigFlags) {
 	cmd.Flags().StringSliceVar(&c.Contexts, "contexts", nil, "Run over these kubeconfig contexts at once, e.g. --contexts prod-eu,prod-us (adds a CONTEXT column)")
 	cmd.Flags().BoolVar(&c.AllContexts, "all-contexts", false, "Run over every context of the kubeconfig at once (adds a CONTEXT column)")
+	cmd.Flags().DurationVar(&c.Timeout, "context-timeout", defaultContextTimeout, "With --contexts or --all-contexts: how long each context may take (0: no limit); one that takes longer is reported as an error and the others go on")
 	_ = cmd.RegisterFlagCompletionFunc("contexts", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return kubeconfigContexts(flags), cobra.ShellCompDirectiveNoFileComp
 	})
@@ -63,6 +74,9 @@ func resolveContexts(flags *genericclioptions.ConfigFlags, c contextsFlags) ([]s
 	}
 	if c.AllContexts && len(c.Contexts) > 0 {
 		return nil, fmt.Errorf("--contexts and --all-contexts do not go together: name the contexts, or take them all")
+	}
+	if c.Timeout < 0 {
+		return nil, fmt.Errorf("--context-timeout %s: must be 0 (no limit) or more, e.g. 30s or 2m", c.Timeout)
 	}
 	for _, f := range []struct {
 		name  string
@@ -106,11 +120,15 @@ func pickContexts(names, known []string) ([]string, error) {
 // connectContext builds the client of one kubeconfig context: its own cluster and user, with
 // the global flags that make sense for every context (-n, --request-timeout, impersonation)
 // laid over it, and the plugin's rule of no client-side rate limit.
-func connectContext(flags *genericclioptions.ConfigFlags, raw clientcmdapi.Config, name string, allNamespaces bool) (clusterClient, error) {
+func connectContext(flags *genericclioptions.ConfigFlags, raw clientcmdapi.Config, name string, allNamespaces bool, timeout time.Duration) (clusterClient, error) {
 	var c clusterClient
 	cfg, loader, err := contextConfig(flags, raw, name)
 	if err != nil {
 		return c, err
+	}
+	// No request outlives the context's deadline, not even one made without a context.
+	if timeout > 0 && (cfg.Timeout <= 0 || cfg.Timeout > timeout) {
+		cfg.Timeout = timeout
 	}
 	c.server = cfg.Host
 	if !allNamespaces {
@@ -162,9 +180,9 @@ type contextResult[T any] struct {
 }
 
 // gatherContexts runs gather once per context, at most contextConcurrency at a time, each
-// with the context's own client. A context that fails keeps its error and the others go on;
-// the results are in the order of names.
-func gatherContexts[T any](ctx context.Context, flags *genericclioptions.ConfigFlags, names []string, allNamespaces bool,
+// with the context's own client and at most timeout long. A context that fails or runs out
+// of time keeps its error and the others go on; the results are in the order of names.
+func gatherContexts[T any](ctx context.Context, flags *genericclioptions.ConfigFlags, names []string, allNamespaces bool, timeout time.Duration,
 	gather func(context.Context, clusterClient) (T, error)) ([]contextResult[T], error) {
 	raw, err := flags.ToRawKubeConfigLoader().RawConfig()
 	if err != nil {
@@ -175,20 +193,59 @@ func gatherContexts[T any](ctx context.Context, flags *genericclioptions.ConfigF
 	g.SetLimit(contextConcurrency)
 	for i, name := range names {
 		g.Go(func() error {
-			out[i].Context = name
-			c, err := connectContext(flags, raw, name, allNamespaces)
-			if err != nil {
-				out[i].Err = err
-				return nil
-			}
-			out[i].Namespace = c.namespace
-			out[i].Value, err = gather(gctx, c)
-			out[i].Err = explainServerError(c.server, err)
+			out[i] = gatherContext(gctx, flags, raw, name, allNamespaces, timeout, gather)
 			return nil
 		})
 	}
 	_ = g.Wait() // every gather returns nil: a failed context is a result, not an abort
 	return out, ctx.Err()
+}
+
+// gatherContext reads one context within timeout. The gather runs apart and is left behind
+// when the time is up: a request made without a context (discovery's) would otherwise hold
+// the whole run; the client's own timeout ends such a request soon after.
+func gatherContext[T any](ctx context.Context, flags *genericclioptions.ConfigFlags, raw clientcmdapi.Config, name string, allNamespaces bool, timeout time.Duration,
+	gather func(context.Context, clusterClient) (T, error)) contextResult[T] {
+	r := contextResult[T]{Context: name}
+	c, err := connectContext(flags, raw, name, allNamespaces, timeout)
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	r.Namespace = c.namespace
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	type answer struct {
+		value T
+		err   error
+	}
+	done := make(chan answer, 1) // buffered: a gather that finishes late does not block
+	go func() {
+		v, err := gather(ctx, c)
+		done <- answer{v, err}
+	}()
+	select {
+	case a := <-done:
+		r.Value, r.Err = a.value, explainServerError(c.server, a.err)
+		if a.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			r.Err = contextTimeoutError(c.server, timeout)
+		}
+	case <-ctx.Done():
+		r.Err = ctx.Err()
+		if errors.Is(r.Err, context.DeadlineExceeded) {
+			r.Err = contextTimeoutError(c.server, timeout)
+		}
+	}
+	return r
+}
+
+// contextTimeoutError is a context that did not finish in time: its server accepted the
+// connection (a refused or unresolvable one fails at once) but did not answer.
+func contextTimeoutError(server string, timeout time.Duration) error {
+	return fmt.Errorf("the Kubernetes API server at %s gave no answer within %s (--context-timeout): it may be overloaded or stuck, or a proxy in the way holds the connection; raise --context-timeout for a slow cluster", server, timeout)
 }
 
 // contextErrors are the results' failures, one per context that could not be read.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -63,6 +64,7 @@ func TestResolveContexts(t *testing.T) {
 			flags: contextsFlags{Contexts: []string{"a"}}, wantErr: "--server and --contexts/--all-contexts do not go together"},
 		{name: "with --user", set: func(f *genericclioptions.ConfigFlags) { v := "u"; f.AuthInfoName = &v },
 			flags: contextsFlags{Contexts: []string{"a"}}, wantErr: "--user and --contexts/--all-contexts do not go together"},
+		{name: "negative context timeout", flags: contextsFlags{AllContexts: true, Timeout: -time.Second}, wantErr: "--context-timeout -1s: must be 0 (no limit) or more"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,7 +100,7 @@ func TestGatherContextsEachWithItsOwnConfig(t *testing.T) {
 	}))
 	defer srv.Close()
 	flags := contextsKubeconfig(t, srv.URL)
-	results, err := gatherContexts(context.Background(), flags, []string{"dead", "a", "b"}, false,
+	results, err := gatherContexts(context.Background(), flags, []string{"dead", "a", "b"}, false, time.Minute,
 		func(ctx context.Context, c clusterClient) (string, error) {
 			v, err := c.client.Discovery().ServerVersion()
 			if err != nil {
@@ -126,7 +128,7 @@ func TestGatherContextsEachWithItsOwnConfig(t *testing.T) {
 
 	ns := "team-z"
 	flags.Namespace = &ns
-	c, err := connectContext(flags, mustRaw(t, flags), "a", false)
+	c, err := connectContext(flags, mustRaw(t, flags), "a", false, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,5 +240,83 @@ func TestContextsFlagCompletesTheKubeconfigsContexts(t *testing.T) {
 	got, _ := complete(cmd, nil, "")
 	if strings.Join(got, ",") != "a,b,dead" {
 		t.Errorf("completions %q", got)
+	}
+}
+
+// hangingServer completes the TLS handshake and never answers a request: an API server that
+// is up but stuck, or a proxy in front of one. (A listener that never completes the handshake
+// is cut by client-go's 10 s TLS handshake timeout; a request that is never answered is not.)
+func hangingServer(t *testing.T) string {
+	t.Helper()
+	stop := make(chan struct{})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-stop:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(stop) }) // runs first: Close waits for the handlers
+	return srv.URL
+}
+
+// A context whose server accepts connections but never answers ends at --context-timeout
+// as its own error; the context that answers is read (issue 14, point 3). The gather asks
+// for the server version, a call that takes no context: the deadline holds all the same.
+func TestGatherContextsEndsAHangingContext(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"gitVersion":"v1.33.1"}`))
+	}))
+	defer srv.Close()
+	path := filepath.Join(t.TempDir(), "config")
+	data := `apiVersion: v1
+kind: Config
+clusters:
+- {name: live, cluster: {server: "` + srv.URL + `", insecure-skip-tls-verify: true}}
+- {name: hang, cluster: {server: "` + hangingServer(t) + `", insecure-skip-tls-verify: true}}
+users: [{name: u, user: {token: x}}]
+contexts:
+- {name: live, context: {cluster: live, user: u}}
+- {name: hang, context: {cluster: hang, user: u}}
+current-context: live
+`
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	flags := genericclioptions.NewConfigFlags(true)
+	flags.KubeConfig = &path
+
+	type answer struct {
+		results []contextResult[string]
+		err     error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		results, err := gatherContexts(context.Background(), flags, []string{"hang", "live"}, false, 500*time.Millisecond,
+			func(ctx context.Context, c clusterClient) (string, error) {
+				v, err := c.client.Discovery().ServerVersion()
+				if err != nil {
+					return "", err
+				}
+				return v.GitVersion, nil
+			})
+		done <- answer{results, err}
+	}()
+	var got answer
+	select {
+	case got = <-done:
+	case <-time.After(time.Minute): // a guard against hanging the test run, far past the deadline
+		t.Fatal("gatherContexts did not return: the context that never answers holds up the run")
+	}
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	if got.results[1].Err != nil || got.results[1].Value != "v1.33.1" {
+		t.Errorf("live context: %q, %v", got.results[1].Value, got.results[1].Err)
+	}
+	hang := got.results[0]
+	if hang.Context != "hang" || hang.Err == nil || !strings.Contains(hang.Err.Error(), "no answer within 500ms (--context-timeout)") {
+		t.Errorf("hanging context: %+v", hang)
 	}
 }

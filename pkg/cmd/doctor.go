@@ -252,7 +252,7 @@ func (o *DoctorOptions) validateContexts() error {
 // context that cannot be read is one line of the report: the exit code is 1 unless a check
 // failed (3).
 func (o *DoctorOptions) runContexts(ctx context.Context) error {
-	results, err := gatherContexts(ctx, o.configFlags, o.contextNames, o.AllNamespaces,
+	results, err := gatherContexts(ctx, o.configFlags, o.contextNames, o.AllNamespaces, o.contexts.Timeout,
 		func(ctx context.Context, c clusterClient) (*diagnose.Snapshot, error) {
 			return diagnose.Gather(ctx, c.client, diagnose.GatherOptions{Namespace: c.namespace, SupportMatrix: o.matrix, Now: o.now, NewRedactor: redactText})
 		})

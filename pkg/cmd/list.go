@@ -285,7 +285,7 @@ type ContextDelegateList struct {
 // runContexts lists the delegates of every context at once; a context that cannot be read
 // is one error line and exit code 1, after the others are printed.
 func (o *ListOptions) runContexts(ctx context.Context) error {
-	results, err := gatherContexts(ctx, o.configFlags, o.contextNames, o.AllNamespaces,
+	results, err := gatherContexts(ctx, o.configFlags, o.contextNames, o.AllNamespaces, o.contexts.Timeout,
 		func(ctx context.Context, c clusterClient) ([]delegate.Delegate, error) {
 			objs, err := delegate.Gather(ctx, c.client, delegate.GatherOptions{Namespace: c.namespace, Selector: o.Selector})
 			if err != nil {

@@ -7,6 +7,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -131,6 +133,80 @@ func TestContexts(t *testing.T) {
 	res = pluginWith(t, kubeconfig, "doctor", "--contexts", "a,b", "--context", "a")
 	if res.code != 1 || !strings.Contains(res.stderr, "--context and --contexts/--all-contexts do not go together") {
 		t.Errorf("--context with --contexts: exit %d\n%s", res.code, res.stderr)
+	}
+}
+
+// TestContextsStuckServer: a context whose server accepts the connection and the TLS
+// handshake but never answers (an overloaded API server, a proxy that holds connections)
+// ends at --context-timeout as one error line; the context that answers is listed and
+// checked, and the exit code says a context could not be read (issue 14, point 3).
+func TestContextsStuckServer(t *testing.T) {
+	t.Parallel()
+	stop := make(chan struct{})
+	stuck := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-stop:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(stuck.Close)
+	t.Cleanup(func() { close(stop) }) // first: Close waits for the handlers
+
+	kubeconfig := mergedKubeconfig(t, map[string]string{"a": env.kubeconfig})
+	cfg, err := clientcmd.LoadFromFile(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Clusters["stuck"] = &clientcmdapi.Cluster{Server: stuck.URL, InsecureSkipTLSVerify: true}
+	cfg.AuthInfos["stuck"] = &clientcmdapi.AuthInfo{Token: "unused"}
+	cfg.Contexts["stuck"] = &clientcmdapi.Context{Cluster: "stuck", AuthInfo: "stuck"}
+	if err := clientcmd.WriteToFile(*cfg, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+
+	const name = "beside-a-stuck-one"
+	ns := testNamespace(t, "stuck")
+	if res := pluginWith(t, kubeconfig, "install", name, "-n", ns, "--context", "a", "--account-id", "e2eAccount01",
+		"--token-file", tokenFile(t), "--wait=false", "--support-matrix", matrixWithServer(t)); res.code != 0 {
+		t.Fatalf("install: exit %d\n%s", res.code, res.stderr)
+	}
+	t.Cleanup(func() {
+		pluginWith(t, kubeconfig, "uninstall", name, "-n", ns, "--context", "a", "--yes", "--wait=false")
+	})
+
+	// pluginWith kills the plugin after two minutes: without the deadline it never returns.
+	wantLine := "error: context stuck: the Kubernetes API server at " + stuck.URL + " gave no answer within 3s (--context-timeout)"
+	res := pluginWith(t, kubeconfig, "list", "--contexts", "a,stuck", "-n", ns, "--context-timeout", "3s")
+	if res.code != 1 {
+		t.Errorf("list: exit %d, want 1\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if lines := strings.Split(strings.TrimSpace(res.stdout), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[1], "a ") || !strings.Contains(lines[1], name) {
+		t.Errorf("list does not show context a's delegate:\n%s", res.stdout)
+	}
+	if !strings.Contains(res.stderr, wantLine) {
+		t.Errorf("list: no line %q:\n%s", wantLine, res.stderr)
+	}
+
+	res = pluginWith(t, kubeconfig, "doctor", "--contexts", "stuck,a", "-n", ns, "--context-timeout", "3s", "-o", "json")
+	if res.code != 1 && res.code != diagnose.ExitFailures {
+		t.Errorf("doctor: exit %d, want 1, or 3 for a failed check\n%s", res.code, res.stderr)
+	}
+	var report diagnose.Report
+	if err := json.Unmarshal([]byte(res.stdout), &report); err != nil {
+		t.Fatalf("doctor -o json: %v\n%s%s", err, res.stdout, res.stderr)
+	}
+	if len(report.ContextErrors) != 1 || report.ContextErrors[0].Context != "stuck" || !strings.Contains(report.ContextErrors[0].Error, "gave no answer within 3s") {
+		t.Errorf("doctor's context errors: %+v", report.ContextErrors)
+	}
+	checkedA := false
+	for _, f := range report.Findings {
+		checkedA = checkedA || (f.Context == "a" && f.Delegate == ns+"/"+name)
+	}
+	if !checkedA {
+		t.Errorf("doctor did not check context a's delegate:\n%s", res.stdout)
+	}
+	if !strings.Contains(res.stderr, wantLine) {
+		t.Errorf("doctor: no line %q:\n%s", wantLine, res.stderr)
 	}
 }
 
