@@ -321,15 +321,25 @@ func explainInstallError(server string, err error) error {
 	case errors.As(err, &helm):
 		return fmt.Errorf("%w\nor pass --force to change it here anyway", helm)
 	case errors.As(err, &kept):
-		return fmt.Errorf("%w\nthe new revision stays in place (--atomic=false): kubectl rollout undo deployment/%s -n %s goes back", kept.Err, kept.Deployment, kept.Namespace)
+		return fmt.Errorf("%w%s\nthe new revision stays in place (--atomic=false): kubectl rollout undo deployment/%s -n %s goes back", kept.Err, doctorHint(err), kept.Deployment, kept.Namespace)
 	case errors.As(err, &rolled):
-		return &exitError{code: 1, err: rolled}
+		return &exitError{code: 1, err: fmt.Errorf("%w%s", rolled, doctorHint(err))}
 	case errors.As(err, &failed):
-		return &exitError{code: 1, err: fmt.Errorf("%w\n  (doctor's DLG-501 finding: kubectl delegate doctor %s -n %s)", failed, failed.Deployment, failed.Namespace)}
+		return &exitError{code: 1, err: fmt.Errorf("%w%s", failed, doctorHint(err))}
 	case errors.Is(err, install.ErrNothingToChange):
 		return errors.New("nothing to change: name what to upgrade, e.g. --image, --replicas, --cpu, --memory, --tags")
 	}
 	return err
+}
+
+// doctorHint points a registration failure at doctor's finding for the same log line; ""
+// for other errors.
+func doctorHint(err error) string {
+	var failed *install.RegistrationError
+	if !errors.As(err, &failed) {
+		return ""
+	}
+	return fmt.Sprintf("\n  (doctor's DLG-501 finding: kubectl delegate doctor %s -n %s)", failed.Deployment, failed.Namespace)
 }
 
 func roleError(e *install.RoleError) error {

@@ -154,6 +154,14 @@ func TestExplainInstallError(t *testing.T) {
 		{&install.RegistrationError{Namespace: "ns", Deployment: "d", Pod: "d-1", Cause: "the token is wrong", Fix: "make a new one", Line: "used invalid token"},
 			"pod d-1 of deployment ns/d will not register with the manager: the token is wrong: \"used invalid token\"\n  fix: make a new one\n" +
 				"  (doctor's DLG-501 finding: kubectl delegate doctor d -n ns)", 1},
+		// A registration failure rolled back, or kept, still points at doctor's finding.
+		{&install.RolledBackError{Deployment: "d", Lowest: 1, Desired: 1, Err: &install.RegistrationError{Namespace: "ns", Deployment: "d", Pod: "d-1", Cause: "the account id is wrong", Fix: "set it", Line: "Account ID: x not found"}},
+			"upgrade of d failed and was rolled back: the previous revision is serving again (1 of 1 replicas stayed available throughout).\nwhy it failed: " +
+				"pod d-1 of deployment ns/d will not register with the manager: the account id is wrong: \"Account ID: x not found\"\n  fix: set it\n" +
+				"  (doctor's DLG-501 finding: kubectl delegate doctor d -n ns)", 1},
+		{&install.KeptError{Namespace: "ns", Deployment: "d", Err: &install.RegistrationError{Namespace: "ns", Deployment: "d", Pod: "d-1", Cause: "c", Fix: "f", Line: "l"}},
+			"pod d-1 of deployment ns/d will not register with the manager: c: \"l\"\n  fix: f\n  (doctor's DLG-501 finding: kubectl delegate doctor d -n ns)\n" +
+				"the new revision stays in place (--atomic=false): kubectl rollout undo deployment/d -n ns goes back", 0},
 		{install.ErrNothingToChange, "nothing to change: name what to upgrade, e.g. --image, --replicas, --cpu, --memory, --tags", 0},
 		{cause, "cause", 0},
 	} {

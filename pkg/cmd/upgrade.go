@@ -46,9 +46,10 @@ func newUpgradeCommand(o *UpgradeOptions) *cobra.Command {
 		Use:   "upgrade NAME [--image IMAGE] [--replicas N] [--cpu Q] [--memory Q] [...]",
 		Short: "Change a delegate's image, replicas, resources or settings, and roll back if it fails",
 		Long: `Upgrade a delegate installed by this plugin or from the plain manifest: change what the flags
-name and keep everything else. The command waits for the rollout; when the new pods do not become
-available (crash loop, image pull failure, timeout) it rolls back to the previous revision, unless
---atomic=false. With 2 or more replicas the old pods keep serving until new ones are available.
+name and keep everything else. The command waits for the rollout and for the new pods to register
+with the manager; when the new pods do not become available (crash loop, image pull failure,
+timeout), or a new pod's log says it will not register (wrong account, invalid token, unreachable
+manager, ...), it rolls back to the previous revision, unless --atomic=false. With 2 or more replicas the old pods keep serving until new ones are available.
 
 A delegate that belongs to a Helm release is refused with the helm upgrade command that does the
 same, because Helm would undo the change on its next upgrade (--force changes it anyway).`,
@@ -65,7 +66,7 @@ same, because Helm would undo the change on its next upgrade (--force changes it
 	}
 	o.settings.addAll(cmd.Flags())
 	o.applyFlags.add(cmd)
-	cmd.Flags().BoolVar(&o.Atomic, "atomic", true, "Roll back to the previous revision when the new pods do not become available")
+	cmd.Flags().BoolVar(&o.Atomic, "atomic", true, "Roll back to the previous revision when the new pods do not become available, or their log says they will not register")
 	cmd.Flags().BoolVar(&o.Force, "force", false, fmt.Sprintf("Upgrade a Helm-managed delegate anyway (Helm will revert it on its next upgrade), or to more than %d replicas, the most the documented delegate sizing covers", install.MaxSizedReplicas))
 	return cmd
 }

@@ -96,6 +96,9 @@ type Installer struct {
 	dyn      dynamic.Interface
 	settings Config
 	progress func(Event)
+	// readLog reads a pod's log tail for the registration wait; nil reads it from kube.
+	// Tests plant logs here: the fake clientset serves every pod the same text.
+	readLog logReader
 }
 
 // New builds an Installer. progress may be nil.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -118,6 +119,7 @@ func (c *fakeCluster) deployment(action clienttesting.Action) (bool, runtime.Obj
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.(*unstructured.Unstructured).Object, &d); err != nil {
 		return true, nil, err
 	}
+	d.UID = types.UID("uid-" + d.Name) // as the API server gives it: ReplicaSets name it as their owner
 	desired := ptrValue(d.Spec.Replicas, 1)
 	d.Status = appsv1.DeploymentStatus{Replicas: desired, UpdatedReplicas: desired, AvailableReplicas: desired}
 	if d.Spec.Template.Spec.Containers[0].Image == badImage {
@@ -772,4 +774,91 @@ func TestInterrupted(t *testing.T) {
 			t.Error("rolled back to the broken revision")
 		}
 	})
+}
+
+// TestUpgradeRollsBackWhenTheNewPodsWillNotRegister: with --atomic, a new pod whose log says
+// it will not register (a known failure line: here the account the upgrade changed to) rolls
+// the upgrade back as a failed rollout does, and so does a signal during that wait; without
+// --atomic the new revision stays (issue 14, point 1). A wait that only ran out of time keeps
+// it (TestUpgradeRollBack): that is no evidence the revision is broken.
+func TestUpgradeRollsBackWhenTheNewPodsWillNotRegister(t *testing.T) {
+	const accountLine = "2026-11-30T16:00:05Z Account ID: wrongAccount01 not found. Stop launching delegate.\n"
+	for _, tc := range []struct {
+		name        string
+		atomic      bool
+		interrupt   bool
+		wantAccount string
+		want        func(t *testing.T, err error)
+	}{
+		{"atomic: rolled back", true, false, "", func(t *testing.T, err error) {
+			var rb *RolledBackError
+			var failed *RegistrationError
+			if !errors.As(err, &rb) || !errors.As(err, &failed) || !strings.Contains(failed.Cause, "account") {
+				t.Errorf("got %v, want a *RolledBackError carrying the registration failure", err)
+			}
+		}},
+		{"atomic off: kept", false, false, "wrongAccount01", func(t *testing.T, err error) {
+			var kept *KeptError
+			var failed *RegistrationError
+			if !errors.As(err, &kept) || !errors.As(err, &failed) {
+				t.Errorf("got %v, want a *KeptError carrying the registration failure", err)
+			}
+		}},
+		{"interrupted while waiting to register: rolled back", true, true, "", func(t *testing.T, err error) {
+			var rb *RolledBackError
+			if !errors.As(err, &rb) || !strings.Contains(err.Error(), "interrupted while waiting for the new pods to register") {
+				t.Errorf("got %v, want a *RolledBackError that says the wait for registration was interrupted", err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newFakeCluster(t, nil)
+			v := base()
+			if _, _, err := c.installer(Config{SkipPreflight: true}).Install(context.Background(), v); err != nil {
+				t.Fatal(err)
+			}
+			if tc.wantAccount == "" {
+				tc.wantAccount = v.AccountID
+			}
+			d, deploy := c.installed(t, "prod")
+			// The new revision's ReplicaSet and its pod, as the Deployment controller makes them.
+			rsLabels := map[string]string{appsv1.DefaultDeploymentUniqueLabelKey: "new"}
+			maps.Copy(rsLabels, deploy.Spec.Selector.MatchLabels)
+			objs := []runtime.Object{
+				&appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "prod-new", Namespace: testNamespace, Labels: rsLabels,
+					OwnerReferences: []metav1.OwnerReference{{Kind: "Deployment", Name: "prod", UID: deploy.UID, Controller: ptr.To(true)}}}},
+				&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "prod-new-a", Namespace: testNamespace, Labels: rsLabels}, Spec: corev1.PodSpec{NodeName: "n"}},
+			}
+			for _, o := range objs {
+				if err := c.kube.Tracker().Add(o); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			inst := c.installer(Config{Wait: true, Atomic: tc.atomic, WaitFor: UntilRegistered})
+			inst.readLog = func(context.Context, string, string) (string, error) {
+				if tc.interrupt {
+					cancel()
+					return "Starting delegate\n", nil
+				}
+				return accountLine, nil
+			}
+			c.events = nil
+			_, _, err := inst.Upgrade(ctx, d, deploy, Values{AccountID: "wrongAccount01"}, nil)
+			tc.want(t, err)
+			_, deploy = c.installed(t, "prod")
+			got, serr := SettingsOf(deploy)
+			if serr != nil {
+				t.Fatal(serr)
+			}
+			if got.AccountID != tc.wantAccount {
+				t.Errorf("after the upgrade the recorded account is %s, want %s", got.AccountID, tc.wantAccount)
+			}
+			rolledBack := slices.ContainsFunc(c.events, func(e Event) bool { return e.Kind == RollingBack })
+			if rolledBack != tc.atomic {
+				t.Errorf("rolling back: %v, want %v (events %+v)", rolledBack, tc.atomic, c.events)
+			}
+		})
+	}
 }

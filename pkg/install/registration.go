@@ -230,6 +230,9 @@ func (i *Installer) WaitForRegistration(ctx context.Context, name string, start 
 	progress := func(s RegistrationStatus) { i.progress(Event{Kind: Registration, Deployment: name, Registration: s}) }
 	// What is left of the timeout, and at least one look.
 	timeout := max(i.settings.Timeout-time.Since(start), time.Millisecond)
-	return WaitForRegistration(ctx, i.kube, i.settings.Namespace, name,
-		RegistrationOptions{Timeout: timeout, Interval: i.settings.Interval, Redact: i.settings.Redact, Progress: progress})
+	opts := RegistrationOptions{Timeout: timeout, Interval: i.settings.Interval, Redact: i.settings.Redact, Progress: progress}
+	if i.readLog != nil {
+		return waitForRegistration(ctx, i.kube, i.settings.Namespace, name, opts, i.readLog)
+	}
+	return WaitForRegistration(ctx, i.kube, i.settings.Namespace, name, opts)
 }

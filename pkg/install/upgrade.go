@@ -516,34 +516,46 @@ func available(d *appsv1.Deployment) bool {
 	return err == nil && s.Done
 }
 
-// WaitOrRollBack waits for the rollout; on failure it rolls back (when Atomic), waits for the
-// old revision, and says what happened in a *KeptError or *RolledBackError. It never rolls
-// back to a revision that was not available (*NoGoodRevisionError), and a signal while
-// waiting rolls back too (when Atomic) or says what is left (*InterruptedError).
+// WaitOrRollBack waits for the rollout and then (UntilRegistered) for the new pods to
+// register; when the rollout fails, or a new pod's log says it will not register, it rolls
+// back (when Atomic), waits for the old revision, and says what happened in a *KeptError or
+// *RolledBackError. It never rolls back to a revision that was not available
+// (*NoGoodRevisionError), and a signal while waiting rolls back too (when Atomic) or says
+// what is left (*InterruptedError).
 func (i *Installer) WaitOrRollBack(ctx context.Context, deploy *appsv1.Deployment, rollback func(context.Context) error, tokenRotated bool) error {
 	if !i.settings.Wait {
 		return nil
 	}
 	lowest := int32(1 << 30)
 	start := time.Now()
+	status := fmt.Sprintf("kubectl rollout status deployment/%s -n %s", deploy.Name, deploy.Namespace)
+	state, waiting := "the new revision is applied and still rolling out", "the rollout"
 	waitErr := i.WaitForRollout(ctx, deploy.Name, &lowest)
 	if waitErr == nil {
-		// A rolled-out revision that does not register is kept: its log says why, and
-		// the fix (a token, egress) is outside the Deployment a rollback would restore.
-		return i.WaitForRegistration(ctx, deploy.Name, start)
+		waitErr = i.WaitForRegistration(ctx, deploy.Name, start)
+		// A known failure line is as sure a sign of a broken revision as a failed rollout,
+		// and the rollback restores what the upgrade changed (the account, endpoint, proxy or
+		// image in the ConfigMap and Deployment). A wait that only ran out of time is not:
+		// the delegate may be slow to start or its log unreadable to this user, so the
+		// rolled-out revision is kept.
+		var failed *RegistrationError
+		if waitErr == nil || (!errors.As(waitErr, &failed) && !interrupted(ctx)) {
+			return waitErr
+		}
+		state, waiting = "the new revision is rolled out and its pods have not registered with the manager yet", "the new pods to register"
+		status = fmt.Sprintf("kubectl delegate inspect %s -n %s", deploy.Name, deploy.Namespace)
 	}
-	status := fmt.Sprintf("kubectl rollout status deployment/%s -n %s", deploy.Name, deploy.Namespace)
 	undo := fmt.Sprintf("kubectl rollout undo deployment/%s -n %s", deploy.Name, deploy.Namespace)
 	switch {
 	case interrupted(ctx) && (!i.settings.Atomic || !available(deploy)):
-		return &InterruptedError{What: "upgrade", State: "the new revision is applied and still rolling out", Finish: status, Undo: undo}
+		return &InterruptedError{What: "upgrade", State: state, Finish: status, Undo: undo}
 	case !i.settings.Atomic:
 		return &KeptError{Namespace: deploy.Namespace, Deployment: deploy.Name, Err: waitErr}
 	case !available(deploy):
 		return &NoGoodRevisionError{Namespace: deploy.Namespace, Deployment: deploy.Name, Err: waitErr}
 	}
 	if interrupted(ctx) {
-		waitErr = errors.New("interrupted while waiting for the rollout")
+		waitErr = errors.New("interrupted while waiting for " + waiting)
 	}
 	i.progress(Event{Kind: RollingBack, Deployment: deploy.Name, Err: waitErr})
 	// The rollback runs even when the wait ran out of time, with its own deadline.

@@ -142,3 +142,68 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestUpgradeRegistrationFailureRollsBack: an upgrade whose new pod's log says it will not
+// register (here the account the upgrade changed to is unknown) rolls back as a failed
+// rollout does, restoring the account, and exits 1 with doctor's finding (issue 14, point 1).
+func TestUpgradeRegistrationFailureRollsBack(t *testing.T) {
+	t.Parallel()
+	ns := testNamespace(t, "upgrade-register")
+	const name = "register-rollback"
+	res := plugin(t, "install", name, "-n", ns, "--account-id", "e2eAccount01", "--token-file", tokenFile(t),
+		"--min-ready-seconds", "1", "--timeout", "2m", "--support-matrix", matrixWithServer(t), "--wait-for=rollout")
+	if res.code != 0 {
+		t.Fatalf("install: exit %d\n%s", res.code, res.stderr)
+	}
+	// A timeout far beyond the test's: a failure that returns is one the log stopped.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	upgrade := exec.CommandContext(ctx, env.plugin, "upgrade", name, "-n", ns, "--account-id", "wrongAccount01", "--timeout", "30m")
+	upgrade.Env = append(os.Environ(), "KUBECONFIG="+env.kubeconfig)
+	var stdout, stderr lockedBuffer
+	upgrade.Stdout, upgrade.Stderr = &stdout, &stderr
+	if err := upgrade.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- upgrade.Wait() }()
+
+	var pod string
+	eventually(t, 2*time.Minute, func() (bool, string) {
+		pods, err := env.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: delegate.LabelName + "=" + name})
+		if err != nil {
+			return false, err.Error()
+		}
+		var live []string
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil && p.Spec.NodeName != "" {
+				live = append(live, p.Name)
+			}
+		}
+		// Once the upgrade waits for the registration, the new revision's pod is the only one.
+		if len(live) != 1 || !strings.Contains(stdout.String(), "to register with the manager") {
+			return false, fmt.Sprintf("pods %v; upgrade's output:\n%s", live, stdout.String())
+		}
+		pod = live[0]
+		return true, ""
+	})
+	if err := localcluster.SetPodLogs(ctx, env.config, env.logDir, ns, pod, map[string]localcluster.ContainerLogs{
+		"delegate": {Current: []string{"Starting delegate", "Account ID: wrongAccount01 not found. Stop launching delegate."}}}); err != nil {
+		t.Fatal(err)
+	}
+	err := <-done
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("upgrade: %v, want exit 1\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	for _, want := range []string{"Rolling back to the previous revision", "failed and was rolled back", "previous revision is serving again",
+		"will not register with the manager: the account id is wrong", "Account ID: wrongAccount01 not found", "DLG-501"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("the upgrade's message lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	cm, err := env.client.CoreV1().ConfigMaps(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil || cm.Data["ACCOUNT_ID"] != "e2eAccount01" {
+		t.Errorf("after the rollback the ConfigMap says ACCOUNT_ID=%q (%v), want e2eAccount01", cm.Data["ACCOUNT_ID"], err)
+	}
+}
