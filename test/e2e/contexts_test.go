@@ -139,7 +139,8 @@ func TestContexts(t *testing.T) {
 // TestContextsStuckServer: a context whose server accepts the connection and the TLS
 // handshake but never answers (an overloaded API server, a proxy that holds connections)
 // ends at --context-timeout as one error line; the context that answers is listed and
-// checked, and the exit code says a context could not be read (issue 14, point 3).
+// checked, and the exit code says a context could not be read (issue 14, point 3). So is a
+// context whose user may not read the namespace.
 func TestContextsStuckServer(t *testing.T) {
 	t.Parallel()
 	stop := make(chan struct{})
@@ -207,6 +208,25 @@ func TestContextsStuckServer(t *testing.T) {
 	}
 	if !strings.Contains(res.stderr, wantLine) {
 		t.Errorf("doctor: no line %q:\n%s", wantLine, res.stderr)
+	}
+
+	// A context whose user may not read the namespace is one line too.
+	if env.viewerKubeconfig == "" {
+		t.Skip("the cluster in use has no read-only user")
+	}
+	forbidden := mergedKubeconfig(t, map[string]string{"a": env.kubeconfig, "viewer": env.viewerKubeconfig})
+	res = pluginWith(t, forbidden, "list", "--contexts", "viewer,a", "-n", ns)
+	if res.code != 1 || !strings.Contains(res.stdout, name) {
+		t.Errorf("list with a forbidden context: exit %d, want 1 and context a's delegate\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	var forbiddenLines []string
+	for _, l := range strings.Split(res.stderr, "\n") {
+		if strings.HasPrefix(l, "error: context viewer: ") {
+			forbiddenLines = append(forbiddenLines, l)
+		}
+	}
+	if len(forbiddenLines) != 1 || !strings.Contains(forbiddenLines[0], "forbidden") || !strings.Contains(forbiddenLines[0], "lacks that permission") {
+		t.Errorf("want one line saying context viewer is forbidden, got %q\n%s", forbiddenLines, res.stderr)
 	}
 }
 
