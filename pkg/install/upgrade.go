@@ -534,10 +534,10 @@ func (i *Installer) WaitOrRollBack(ctx context.Context, deploy *appsv1.Deploymen
 	if waitErr == nil {
 		waitErr = i.WaitForRegistration(ctx, deploy.Name, start)
 		// A known failure line is as sure a sign of a broken revision as a failed rollout,
-		// and the rollback restores what the upgrade changed (the account, endpoint, proxy or
-		// image in the ConfigMap and Deployment). A wait that only ran out of time is not:
-		// the delegate may be slow to start or its log unreadable to this user, so the
-		// rolled-out revision is kept.
+		// and the rollback restores what the upgrade changed in the ConfigMap and Deployment
+		// (account, endpoint, proxy host, image; Secrets keep their new content). A wait
+		// that only ran out of time is not: the delegate may be slow to start or its log
+		// unreadable to this user, so the rolled-out revision is kept.
 		var failed *RegistrationError
 		if waitErr == nil || (!errors.As(waitErr, &failed) && !interrupted(ctx)) {
 			return waitErr
