@@ -216,6 +216,12 @@ func WaitForRollout(ctx context.Context, client kubernetes.Interface, namespace,
 		if status.Done {
 			return true, nil
 		}
+		if d.Generation > d.Status.ObservedGeneration {
+			// Until the controller observes the spec, the newest revision the Deployment
+			// names is the one before it (after a rollback, the crash-looping one): its pods
+			// say nothing of this rollout.
+			return false, nil
+		}
 		if problems, err = newRevisionProblems(ctx, client, d, false); err != nil {
 			if ctx.Err() != nil {
 				return false, ctx.Err()

@@ -1,12 +1,17 @@
 package install
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 )
 
@@ -122,5 +127,40 @@ func TestRolloutErrorMessage(t *testing.T) {
 		"  event prod-a BackOff: Back-off restarting failed container"
 	if err.Error() != want {
 		t.Errorf("got\n%s\nwant\n%s", err.Error(), want)
+	}
+}
+
+// TestWaitForRolloutJudgesPodsOnlyOnceTheSpecIsObserved: right after a rollback is applied,
+// the Deployment still names the crash-looping revision as its newest until the controller
+// observes the change. Its pods are not the rollback's: judging them failed the rollback with
+// "the rolled-back revision is not available either" (seen in the e2e test's rollback).
+func TestWaitForRolloutJudgesPodsOnlyOnceTheSpecIsObserved(t *testing.T) {
+	labels := map[string]string{"app": "prod"}
+	crashRS := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "prod-crash", Namespace: "ns",
+		Labels:          map[string]string{"app": "prod", appsv1.DefaultDeploymentUniqueLabelKey: "crash"},
+		Annotations:     map[string]string{"deployment.kubernetes.io/revision": "3"},
+		OwnerReferences: []metav1.OwnerReference{{Kind: "Deployment", Name: "prod", UID: "uid-prod", Controller: ptr.To(true)}}}}
+	crashPod := pod("prod-crash-a", waiting("CrashLoopBackOff", "back-off"))
+	crashPod.Namespace, crashPod.Labels = "ns", crashRS.Labels
+	client := kubefake.NewClientset(crashRS, &crashPod)
+	looks := 0
+	client.PrependReactor("get", "deployments", func(clienttesting.Action) (bool, runtime.Object, error) {
+		looks++
+		d := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "prod", Namespace: "ns", UID: "uid-prod", Generation: 5,
+				Annotations: map[string]string{"deployment.kubernetes.io/revision": "3"}},
+			Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(1)), Selector: &metav1.LabelSelector{MatchLabels: labels}},
+			// The rollback's spec is not observed yet: the status is the crash-looping revision's.
+			Status: appsv1.DeploymentStatus{ObservedGeneration: 4, Replicas: 2, UpdatedReplicas: 1, AvailableReplicas: 1},
+		}
+		if looks > 1 { // observed: the previous revision is the newest again, and available
+			d.Annotations["deployment.kubernetes.io/revision"] = "4"
+			d.Status = appsv1.DeploymentStatus{ObservedGeneration: 5, Replicas: 1, UpdatedReplicas: 1, AvailableReplicas: 1}
+		}
+		return true, d, nil
+	})
+	err := WaitForRollout(context.Background(), client, "ns", "prod", WaitOptions{Timeout: 10 * time.Second, Interval: time.Millisecond})
+	if err != nil {
+		t.Errorf("got %v, want the rollout to finish once the spec is observed", err)
 	}
 }
