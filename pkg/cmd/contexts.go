@@ -243,9 +243,10 @@ func gatherContext[T any](ctx context.Context, flags *genericclioptions.ConfigFl
 }
 
 // contextTimeoutError is a context that did not finish in time: its server accepted the
-// connection (a refused or unresolvable one fails at once) but did not answer.
+// connection (a refused or unresolvable one fails at once) but answered too slowly or not
+// at all.
 func contextTimeoutError(server string, timeout time.Duration) error {
-	return fmt.Errorf("the Kubernetes API server at %s gave no answer within %s (--context-timeout): it may be overloaded or stuck, or a proxy in the way holds the connection; raise --context-timeout for a slow cluster", server, timeout)
+	return fmt.Errorf("not read within %s (--context-timeout): the Kubernetes API server at %s answers too slowly or not at all (overloaded, stuck, or a proxy holds the connection); raise --context-timeout for a slow or large cluster", timeout, server)
 }
 
 // contextErrors are the results' failures, one per context that could not be read.

@@ -316,7 +316,7 @@ current-context: live
 		t.Errorf("live context: %q, %v", got.results[1].Value, got.results[1].Err)
 	}
 	hang := got.results[0]
-	if hang.Context != "hang" || hang.Err == nil || !strings.Contains(hang.Err.Error(), "no answer within 5s (--context-timeout)") {
+	if hang.Context != "hang" || hang.Err == nil || !strings.Contains(hang.Err.Error(), "not read within 5s (--context-timeout): the Kubernetes API server at ") {
 		t.Errorf("hanging context: %+v", hang)
 	}
 }

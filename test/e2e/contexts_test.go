@@ -176,7 +176,7 @@ func TestContextsStuckServer(t *testing.T) {
 	})
 
 	// pluginWith kills the plugin after two minutes: without the deadline it never returns.
-	wantLine := "error: context stuck: the Kubernetes API server at " + stuck.URL + " gave no answer within 15s (--context-timeout)"
+	wantLine := "error: context stuck: not read within 15s (--context-timeout): the Kubernetes API server at " + stuck.URL + " answers too slowly or not at all"
 	res := pluginWith(t, kubeconfig, "list", "--contexts", "a,stuck", "-n", ns, "--context-timeout", "15s")
 	if res.code != 1 {
 		t.Errorf("list: exit %d, want 1\n%s%s", res.code, res.stdout, res.stderr)
@@ -196,7 +196,7 @@ func TestContextsStuckServer(t *testing.T) {
 	if err := json.Unmarshal([]byte(res.stdout), &report); err != nil {
 		t.Fatalf("doctor -o json: %v\n%s%s", err, res.stdout, res.stderr)
 	}
-	if len(report.ContextErrors) != 1 || report.ContextErrors[0].Context != "stuck" || !strings.Contains(report.ContextErrors[0].Error, "gave no answer within 15s") {
+	if len(report.ContextErrors) != 1 || report.ContextErrors[0].Context != "stuck" || !strings.Contains(report.ContextErrors[0].Error, "not read within 15s") {
 		t.Errorf("doctor's context errors: %+v", report.ContextErrors)
 	}
 	checkedA := false
