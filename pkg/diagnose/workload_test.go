@@ -153,18 +153,20 @@ func TestWorkloadDesiredVersusRunning(t *testing.T) {
 		t.Errorf("scaled to 0: %+v", f)
 	}
 
-	// One of two available for 20 minutes, with 30s minReady and a 430s startup budget.
+	// One of two available for 20 minutes, with 30s minReady and a 430s startup budget, and
+	// 5 minutes to schedule, pull and start: 12m40s.
 	short := healthy()
+	short.Workload.Kind = "StatefulSet"
 	short.Replicas = delegate.Replicas{Desired: 2, Available: 1, Ready: 1}
 	short.Rollout = delegate.Rollout{MinReadySeconds: 30, StartupSeconds: 430, LastProgress: now.Add(-20 * time.Minute)}
 	short.Pods[0].CreatedAt = now.Add(-25 * time.Minute)
 	f = only(t, checkWorkload, snapshot(short))
-	if f.Verdict != Warn || f.Finding != "1 of 2 replica(s) available for 20m0s; a rollout should take 7m40s (minReadySeconds 30 + startup probe 430s)" {
+	if f.Verdict != Warn || f.Finding != "1 of 2 replica(s) available for 20m0s; a rollout should take at most 12m40s (minReadySeconds 30 + probes 430s + 5m0s to schedule, pull the image and start)" {
 		t.Errorf("short too long: %+v", f)
 	}
 	// Within the budget: still rolling out.
-	short.Rollout.LastProgress = now.Add(-2 * time.Minute)
-	if f := only(t, checkWorkload, snapshot(short)); f.Verdict != Pass || f.Finding != "1 of 2 replica(s) available, 2m0s into a rollout that may take 7m40s; the controller reports no refusal" {
+	short.Rollout.LastProgress = now.Add(-10 * time.Minute)
+	if f := only(t, checkWorkload, snapshot(short)); f.Verdict != Pass || f.Finding != "1 of 2 replica(s) available, 10m0s into a rollout that may take 12m40s; the controller reports no refusal" {
 		t.Errorf("within the budget: %+v", f)
 	}
 	// A pod newer than the last progress restarts the clock.
@@ -172,6 +174,38 @@ func TestWorkloadDesiredVersusRunning(t *testing.T) {
 	short.Pods[0].CreatedAt = now.Add(-time.Minute)
 	if f := only(t, checkWorkload, snapshot(short)); f.Verdict != Pass {
 		t.Errorf("a new pod: %+v", f)
+	}
+	// So does a pod that stopped being ready: the rollout finished long ago, the replica has
+	// been missing only since then.
+	short.Pods[0].CreatedAt = now.Add(-48 * time.Hour)
+	short.Pods = append(short.Pods, delegate.Pod{Name: "prod-abc-2", Node: "n1", Phase: "Running", CreatedAt: now.Add(-48 * time.Hour), ReadyChanged: now.Add(-time.Minute)})
+	if f := only(t, checkWorkload, snapshot(short)); f.Verdict != Pass || !strings.Contains(f.Finding, "1m0s into") {
+		t.Errorf("a pod not ready for a minute: %+v", f)
+	}
+
+	// A fresh Deployment without probes or minReadySeconds is not late a second after it
+	// was created: nothing bounds scheduling and pulling, and its controller gives the
+	// rollout its progressDeadlineSeconds before it calls it failed.
+	fresh := healthy()
+	fresh.Replicas = delegate.Replicas{Desired: 1}
+	fresh.Pods = []delegate.Pod{{Name: "prod-abc-1", Node: "n1", Phase: "Pending", CreatedAt: now.Add(-time.Second)}}
+	fresh.Rollout = delegate.Rollout{ProgressDeadlineSeconds: 600, LastProgress: now.Add(-time.Second)}
+	if f := only(t, checkWorkload, snapshot(fresh)); f.Verdict != Pass || f.Finding != "0 of 1 replica(s) available, 1s into a rollout that may take 10m0s; the controller reports no refusal" {
+		t.Errorf("a fresh rollout: %+v", f)
+	}
+	// Past the deadline without the controller's ProgressDeadlineExceeded (it never times out
+	// a rollout that had completed): the deadline is the measure.
+	fresh.Rollout.LastProgress = now.Add(-3 * time.Hour)
+	fresh.Pods[0].CreatedAt = now.Add(-11 * time.Minute)
+	if f := only(t, checkWorkload, snapshot(fresh)); f.Verdict != Warn ||
+		f.Finding != "0 of 1 replica(s) available for 11m0s; a rollout should take at most 10m0s (the Deployment's progressDeadlineSeconds 600)" {
+		t.Errorf("past the deadline: %+v", f)
+	}
+	// The chart's delegate: minReadySeconds 120 and a startup probe of 10s + 10s x 40 take
+	// longer than the default deadline; the longer of the two is the measure.
+	fresh.Rollout.MinReadySeconds, fresh.Rollout.StartupSeconds = 120, 410
+	if f := only(t, checkWorkload, snapshot(fresh)); f.Verdict != Pass || !strings.Contains(f.Finding, "may take 13m50s") {
+		t.Errorf("the chart's budget: %+v", f)
 	}
 
 	// Nothing dates the rollout (an old bundle): no claim about its time.
