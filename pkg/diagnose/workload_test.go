@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,38 @@ func TestPassFindingsClaimOnlyWhatWasChecked(t *testing.T) {
 	mixed.Pods = append(mixed.Pods, delegate.Pod{Name: "prod-2", Phase: "Pending"})
 	if f := only(t, checkReadiness, snapshot(mixed)); f.Verdict != Pass || f.Finding != "1 of 2 pod(s) ready; the other 1 is for the checks above" {
 		t.Errorf("one ready, one pending: %+v", f)
+	}
+
+	// A pod that stopped at one layer is judged by no check after it: a pod without a node
+	// pulled no image and created no container; one whose image does not pull created no
+	// container and ran no probe.
+	for _, tc := range []struct {
+		pod      delegate.Pod
+		stopped  string
+		notAfter []string
+	}{
+		{delegate.Pod{Name: "prod-1", Phase: "Pending"}, "DLG-304", []string{"DLG-302", "DLG-303", "DLG-301", "DLG-305", "DLG-306"}},
+		{delegate.Pod{Name: "prod-1", Node: "n1", Phase: "Pending", Waiting: "ImagePullBackOff"}, "DLG-302", []string{"DLG-303", "DLG-301", "DLG-305", "DLG-306"}},
+		{delegate.Pod{Name: "prod-1", Node: "n1", Phase: "Pending", Waiting: "CreateContainerConfigError"}, "DLG-303", []string{"DLG-301", "DLG-305", "DLG-306"}},
+		// Not yet started, and nothing wrong: no check claims it got further than it did.
+		{delegate.Pod{Name: "prod-1", Node: "n1", Phase: "Pending", Waiting: "ContainerCreating"}, "", []string{"DLG-302", "DLG-303", "DLG-301", "DLG-305", "DLG-306"}},
+	} {
+		d := withPod(healthy(), tc.pod)
+		d.Replicas = delegate.Replicas{Desired: 1}
+		for _, f := range Run(snapshot(d)) {
+			if f.ID == tc.stopped && f.Verdict != Fail {
+				t.Errorf("%s: %s does not fail: %+v", tc.pod.Waiting, f.ID, f)
+			}
+			if slices.Contains(tc.notAfter, f.ID) && f.Verdict == Pass {
+				t.Errorf("%s %s: %s passes a pod it did not judge: %+v", tc.pod.Phase, tc.pod.Waiting, f.ID, f)
+			}
+		}
+	}
+	// Beside a running pod, one stopped earlier is left out of the count.
+	pulling := healthy()
+	pulling.Pods = append(pulling.Pods, delegate.Pod{Name: "prod-2", Node: "n1", Phase: "Pending", Waiting: "ErrImagePull"})
+	if f := only(t, checkContainerConfig, snapshot(pulling)); f.Verdict != Pass || f.Finding != "1 of 2 pod(s) containers created; the other 1 is for the checks above" {
+		t.Errorf("containers created beside a pull failure: %+v", f)
 	}
 }
 
