@@ -20,12 +20,22 @@ import (
 func checkWorkload(s *Snapshot) []Finding {
 	return perDelegate(s, func(d delegate.Delegate) Finding {
 		desired, available := d.Replicas.Desired, d.Replicas.Available
-		if missing := desired - int32(len(d.Pods)); missing > 0 {
-			if msg, from := refusal(s, d); msg != "" {
-				f := classifyRefusal(d, msg, missing)
+		// The pods the current revision lacks: a new install has none at all; an upgrade whose
+		// new ReplicaSet is refused keeps the previous revision's pods, so only the updated
+		// count shows them missing.
+		missing := max(desired-int32(len(d.Pods)), desired-d.Replicas.Updated)
+		if msg, from := refusal(s, d); missing > 0 && msg != "" {
+			f := classifyRefusal(d, msg, missing)
+			if int32(len(d.Pods)) < desired {
 				f.Finding = fmt.Sprintf("%d of %d pod(s) not created: %s (%s)", missing, desired, f.Finding, from)
 				return f
 			}
+			f.Finding = fmt.Sprintf("%d of %d pod(s) of the current revision not created: %s (%s); the delegate runs on the previous revision's pods until they are",
+				missing, desired, f.Finding, from)
+			if available >= desired {
+				f.Verdict = Warn // it works; only the upgrade waits on the fix
+			}
+			return f
 		}
 		scale := fmt.Sprintf("kubectl scale %s/%s -n %s --replicas=1", strings.ToLower(d.Workload.Kind), d.Workload.Name, d.Namespace)
 		if desired == 0 {

@@ -169,6 +169,18 @@ func TestWorkloadReadsWhereTheRefusalIs(t *testing.T) {
 	if f := only(t, checkWorkload, s); f.Verdict != Pass {
 		t.Errorf("another ReplicaSet's event: %+v", f)
 	}
+	// An upgrade whose new ReplicaSet the quota refuses: the previous revision's pod still
+	// runs, so the pod count is full, but the current revision has none. The delegate works
+	// (a warning), and its upgrade cannot go on until the quota fits.
+	stuck := healthy()
+	stuck.Replicas.Updated = 0
+	stuck.Rollout.ReplicaSet = "prod-7d9c5"
+	s = snapshot(stuck)
+	s.Events = []corev1.Event{failedCreate(d, "ReplicaSet", "prod-7d9c5", quota)}
+	if f := only(t, checkWorkload, s); f.Verdict != Warn || !strings.HasPrefix(f.Finding, "1 of 1 pod(s) of the current revision not created: ResourceQuota q exceeded") ||
+		!strings.Contains(f.Finding, "the delegate runs on the previous revision's pods") || !strings.Contains(f.Hint, "kubectl patch resourcequota q") {
+		t.Errorf("a rollout the quota refuses: %+v", f)
+	}
 	s = snapshot(healthy())
 	s.Delegates[0].Rollout.ReplicaSet = "prod-7d9c5"
 	s.Events = []corev1.Event{failedCreate(d, "ReplicaSet", "prod-7d9c5", quota)}
