@@ -542,7 +542,15 @@ func checkReadiness(s *Snapshot) []Finding {
 		switch {
 		case p.Waiting != "" || p.Node == "":
 			return nil, false // crash loops, pulls, config errors and Pending have their own checks
-		case p.Phase == string(corev1.PodRunning) && !p.Ready:
+		case p.Phase == string(corev1.PodFailed) || p.Phase == string(corev1.PodSucceeded):
+			// Evicted, or its node gone: the controller has replaced it, but why it ended
+			// (memory pressure on the node, often) is worth a look.
+			return &Finding{Verdict: Warn, Finding: fmt.Sprintf("the pod ended (phase %s) and runs no more", p.Phase),
+				Hint: fmt.Sprintf("kubectl describe pod -n %s %s says why (evicted: the node ran short of memory or disk, say); delete it once read: kubectl delete pod -n %s %s",
+					d.Namespace, p.Name, d.Namespace, p.Name)}, true
+		case p.Phase != string(corev1.PodRunning):
+			return nil, false // still starting: neither ready nor failing yet
+		case !p.Ready:
 			return &Finding{Verdict: Warn, Finding: "Running but not ready",
 				Hint: fmt.Sprintf("kubectl describe pod -n %s %s shows the failing condition", d.Namespace, p.Name)}, true
 		case p.Restarts >= 5:

@@ -59,6 +59,13 @@ func TestPassFindingsClaimOnlyWhatWasChecked(t *testing.T) {
 			}
 		}
 	}
+	// A pod that ran and ended (evicted: phase Failed) is not ready, whatever its restarts.
+	evicted := healthy()
+	evicted.Pods = append(evicted.Pods, delegate.Pod{Name: "prod-2", Node: "n1", Phase: "Failed"})
+	if f := only(t, checkReadiness, snapshot(evicted)); f.Verdict != Warn || f.Subject != "harness-delegate-ng/prod-2" ||
+		f.Finding != "the pod ended (phase Failed) and runs no more" || !strings.Contains(f.Hint, "kubectl describe pod -n harness-delegate-ng prod-2") {
+		t.Errorf("an evicted pod: %+v", f)
+	}
 	// Beside a running pod, one stopped earlier is left out of the count.
 	pulling := healthy()
 	pulling.Pods = append(pulling.Pods, delegate.Pod{Name: "prod-2", Node: "n1", Phase: "Pending", Waiting: "ErrImagePull"})
