@@ -52,10 +52,14 @@ func NewDoctorCommand(configFlags *genericclioptions.ConfigFlags, streams generi
 		Use:   "doctor [NAME]",
 		Short: "Find what is wrong with delegates and say how to fix it",
 		Long: `Check the delegates in a namespace (or one of them, by name): the cluster's Kubernetes
-version against the documented support list, requests against the documented minimums, pod
-states with the scheduler's reasons, token, manager endpoint, account, version support,
-duplicate names, upgrader and proxy. Each finding has a verdict, the numbers behind it and a
-fix. With --bundle FILE the same checks run offline on a bundle from kubectl delegate collect.
+version against the documented support list, requests against the documented minimums and
+the nodes' room, whether the workload's pods are created (quota, Pod Security and other
+admission refusals) and become available, pod states with the scheduler's reasons, probes,
+the delegate's log against its known error lines, token, manager endpoint, account, version
+support, duplicate names (in every namespace, even with -n), the upgrader's runs and proxy.
+Each finding has a verdict, the numbers behind it and a fix; the report starts with each
+failing delegate's most likely cause and the findings it explains. With --bundle FILE the
+same checks run offline on a bundle from kubectl delegate collect.
 
 With --contexts or --all-contexts the checks run on several clusters at once, and a delegate
 name used in two of them (Harness self-destructs one) fails DLG-405.

@@ -259,7 +259,7 @@ func summarisePod(p corev1.Pod) Pod {
 	out := Pod{Name: p.Name, Node: p.Spec.NodeName, Phase: string(p.Status.Phase), CreatedAt: p.CreationTimestamp.Time}
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
-			out.Ready = c.Status == corev1.ConditionTrue
+			out.Ready, out.ReadyChanged = c.Status == corev1.ConditionTrue, c.LastTransitionTime.Time
 		}
 	}
 	main := mainContainer(p.Spec)

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -34,7 +35,8 @@ func TestBuildHelmChartDelegate(t *testing.T) {
 		t.Errorf("replicas %+v", d.Replicas)
 	}
 	if len(d.Pods) != 2 || d.Pods[1].Restarts != 7 || d.Pods[1].Waiting != "CrashLoopBackOff" ||
-		d.Pods[1].LastTermination == nil || d.Pods[1].LastTermination.Reason != "OOMKilled" {
+		d.Pods[1].LastTermination == nil || d.Pods[1].LastTermination.Reason != "OOMKilled" ||
+		!d.Pods[1].ReadyChanged.Equal(fixtureTime.Add(-50*time.Minute)) {
 		t.Errorf("pods %+v", d.Pods)
 	}
 	if d.AccountID != "acc123" || d.ManagerEndpoint != "https://app.harness.io" || strings.Join(d.Tags, "|") != "prod|k8s" {

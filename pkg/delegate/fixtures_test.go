@@ -168,7 +168,7 @@ func pod(ns, name string, labels map[string]string, ownerKind, owner string, rea
 		Spec: corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{{Name: "delegate", Image: "harness/delegate:26.09.90000"}}},
 		Status: corev1.PodStatus{
 			Phase:             corev1.PodRunning,
-			Conditions:        []corev1.PodCondition{{Type: corev1.PodReady, Status: readyStatus}},
+			Conditions:        []corev1.PodCondition{{Type: corev1.PodReady, Status: readyStatus, LastTransitionTime: metav1.NewTime(fixtureTime.Add(-50 * time.Minute))}},
 			ContainerStatuses: []corev1.ContainerStatus{cs},
 		},
 	}

@@ -132,9 +132,14 @@ type Rollout struct {
 	Conditions []Condition `json:"conditions,omitempty"`
 	// MinReadySeconds is the pod template's minReadySeconds.
 	MinReadySeconds int32 `json:"minReadySeconds"`
-	// StartupSeconds is the most the startup probe (else the readiness probe) lets a new
-	// container take: initialDelaySeconds + periodSeconds x failureThreshold.
+	// StartupSeconds is the most the startup and readiness probes let a new container take
+	// before it is ready: initialDelaySeconds + periodSeconds x failureThreshold of each (the
+	// readiness probe starts once the startup probe passed).
 	StartupSeconds int32 `json:"startupSeconds"`
+	// ProgressDeadlineSeconds is a Deployment's progressDeadlineSeconds: how long its
+	// controller lets a rollout go without progress before it calls it failed. 0 for a
+	// StatefulSet, which has none, and for a Deployment that turned it off.
+	ProgressDeadlineSeconds int32 `json:"progressDeadlineSeconds,omitempty"`
 	// LastProgress is when the controller last made progress: the Progressing condition's
 	// lastUpdateTime, else the workload's creation.
 	LastProgress time.Time `json:"lastProgress"`
@@ -152,12 +157,15 @@ type Condition struct {
 
 // Pod is one of the delegate's pods, summarised from its status.
 type Pod struct {
-	Name      string    `json:"name"`
-	Node      string    `json:"node,omitempty"`
-	Phase     string    `json:"phase"`
-	Ready     bool      `json:"ready"`
-	Restarts  int32     `json:"restarts"`
-	CreatedAt time.Time `json:"createdAt"`
+	Name  string `json:"name"`
+	Node  string `json:"node,omitempty"`
+	Phase string `json:"phase"`
+	Ready bool   `json:"ready"`
+	// ReadyChanged is when the pod last became ready or not ready (its Ready condition's
+	// lastTransitionTime): a replica missing since then is missing no longer than that.
+	ReadyChanged time.Time `json:"readyChanged,omitzero"`
+	Restarts     int32     `json:"restarts"`
+	CreatedAt    time.Time `json:"createdAt"`
 	// Waiting is the reason the delegate container waits (CrashLoopBackOff,
 	// ImagePullBackOff, ...), if it does.
 	Waiting         string       `json:"waiting,omitempty"`

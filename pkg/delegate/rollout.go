@@ -1,6 +1,7 @@
 package delegate
 
 import (
+	"math"
 	"slices"
 	"time"
 
@@ -23,6 +24,11 @@ func stuck(condType, status string) bool {
 // deploymentRollout is a Deployment's own part of its rollout.
 func deploymentRollout(d *appsv1.Deployment) Rollout {
 	r := Rollout{MinReadySeconds: d.Spec.MinReadySeconds, LastProgress: d.CreationTimestamp.Time}
+	// MaxInt32 is how a Deployment says it has no deadline (the controller's
+	// HasProgressDeadline); unset, the API server defaults it to 600.
+	if p := d.Spec.ProgressDeadlineSeconds; p != nil && *p != math.MaxInt32 {
+		r.ProgressDeadlineSeconds = *p
+	}
 	for _, c := range d.Status.Conditions {
 		if c.Type == appsv1.DeploymentProgressing && c.LastUpdateTime.After(r.LastProgress) {
 			r.LastProgress = c.LastUpdateTime.Time
@@ -62,10 +68,7 @@ func rolloutOf(objs *Objects, w workload) Rollout {
 		}
 	}
 	if c := mainContainer(w.template.Spec); c != nil {
-		r.StartupSeconds = probeBudget(c.StartupProbe)
-		if c.StartupProbe == nil {
-			r.StartupSeconds = probeBudget(c.ReadinessProbe)
-		}
+		r.StartupSeconds = probeBudget(c.StartupProbe) + probeBudget(c.ReadinessProbe)
 	}
 	return r
 }
@@ -110,8 +113,9 @@ func currentReplicaSet(objs *Objects, w workload) *appsv1.ReplicaSet {
 	return newest
 }
 
-// Budget is how long a rollout of one pod should take: minReadySeconds and the startup
-// probe's budget.
+// Budget is the part of a pod's way to available that the workload bounds: its probes'
+// budget and minReadySeconds. Scheduling, pulling the image and starting the container come
+// before it and nothing bounds them.
 func (r Rollout) Budget() time.Duration {
 	return time.Duration(r.MinReadySeconds+r.StartupSeconds) * time.Second
 }

@@ -2,6 +2,7 @@ package delegate
 
 import (
 	"context"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/utils/ptr"
 )
 
 // A chart delegate whose second revision's ReplicaSet the quota refuses: the rollout carries
@@ -27,6 +29,9 @@ func TestBuildReadsTheRollout(t *testing.T) {
 	dep.UID, dep.Annotations[revisionAnnotation] = "dep-uid", "2"
 	dep.Spec.MinReadySeconds = 30
 	dep.Spec.Template.Spec.Containers[0].StartupProbe = &corev1.Probe{InitialDelaySeconds: 30, PeriodSeconds: 10, FailureThreshold: 40}
+	// The readiness probe starts once the startup probe passed: its budget comes on top.
+	dep.Spec.Template.Spec.Containers[0].ReadinessProbe = &corev1.Probe{PeriodSeconds: 5, FailureThreshold: 2}
+	dep.Spec.ProgressDeadlineSeconds = ptr.To[int32](900)
 	progressed := fixtureTime.Add(-3 * time.Hour)
 	dep.Status.Conditions = []appsv1.DeploymentCondition{
 		{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue},
@@ -44,8 +49,14 @@ func TestBuildReadsTheRollout(t *testing.T) {
 		owned("prod-delegate-new", "2", fixtureTime.Add(-2*time.Hour), appsv1.ReplicaSetCondition{Type: appsv1.ReplicaSetReplicaFailure, Status: corev1.ConditionTrue, Reason: "FailedCreate", Message: "exceeded quota: q"}),
 	}
 	r := Build(objs, fixtureTime)[0].Rollout
-	if r.ReplicaSet != "prod-delegate-new" || r.MinReadySeconds != 30 || r.StartupSeconds != 430 || !r.LastProgress.Equal(progressed) || r.Budget() != 460*time.Second {
+	if r.ReplicaSet != "prod-delegate-new" || r.MinReadySeconds != 30 || r.StartupSeconds != 440 || r.ProgressDeadlineSeconds != 900 ||
+		!r.LastProgress.Equal(progressed) || r.Budget() != 470*time.Second {
 		t.Errorf("rollout %+v", r)
+	}
+	// MaxInt32 turns the deadline off, as the Deployment controller reads it.
+	dep.Spec.ProgressDeadlineSeconds = ptr.To[int32](math.MaxInt32)
+	if r := Build(objs, fixtureTime)[0].Rollout; r.ProgressDeadlineSeconds != 0 {
+		t.Errorf("no deadline: %+v", r)
 	}
 	var objects []string
 	for _, c := range r.Conditions {

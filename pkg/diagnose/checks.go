@@ -131,6 +131,47 @@ func podFindings(s *Snapshot, pass string, judge func(d delegate.Delegate, p del
 	return judgedPodFindings(s, pass, func(d delegate.Delegate, p delegate.Pod) (*Finding, bool) { return judge(d, p), true })
 }
 
+// podStage is how far a pod got on its way to running. A pod check judges the pods that
+// reached its stage: a pod stopped before it (no node, an image that does not pull) is an
+// earlier check's, and passing it would claim what was never checked.
+type podStage int
+
+const (
+	stageCreated   podStage = iota // on no node yet
+	stageScheduled                 // on a node; its image not known to be pulled
+	stagePulled                    // the image pulled; the container not created
+	stageStarted                   // the container ran at least once
+)
+
+func stageOf(p delegate.Pod) podStage {
+	switch p.Waiting {
+	case "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ContainerCreating", "PodInitializing":
+		if p.Node != "" {
+			return stageScheduled
+		}
+	case "CreateContainerConfigError":
+		// The kubelet pulls the image before it builds the container's configuration.
+		return stagePulled
+	}
+	switch {
+	case p.Node == "":
+		return stageCreated
+	case p.Phase == string(corev1.PodRunning) || p.Phase == string(corev1.PodSucceeded) || p.Phase == string(corev1.PodFailed) ||
+		p.Waiting == "CrashLoopBackOff" || p.Restarts > 0 || p.LastTermination != nil:
+		return stageStarted
+	}
+	return stageScheduled
+}
+
+// stagedPodFindings is podFindings for a check of the pods that reached stage: it judges
+// those, and any pod it finds at fault.
+func stagedPodFindings(s *Snapshot, pass string, stage podStage, judge func(d delegate.Delegate, p delegate.Pod) *Finding) []Finding {
+	return judgedPodFindings(s, pass, func(d delegate.Delegate, p delegate.Pod) (*Finding, bool) {
+		f := judge(d, p)
+		return f, f != nil || stageOf(p) >= stage
+	})
+}
+
 // judgedPodFindings is podFindings for a check that judges only some pods (judged false: the
 // pod is another check's): its pass finding counts the pods it judged, never the others.
 func judgedPodFindings(s *Snapshot, pass string, judge func(d delegate.Delegate, p delegate.Pod) (*Finding, bool)) []Finding {
@@ -166,7 +207,7 @@ func judgedPodFindings(s *Snapshot, pass string, judge func(d delegate.Delegate,
 }
 
 func checkCrashLoop(s *Snapshot) []Finding {
-	return podFindings(s, "none crash-looping", func(d delegate.Delegate, p delegate.Pod) *Finding {
+	return stagedPodFindings(s, "none crash-looping", stageStarted, func(d delegate.Delegate, p delegate.Pod) *Finding {
 		if p.Waiting != "CrashLoopBackOff" {
 			return nil
 		}
@@ -202,7 +243,7 @@ func checkCrashLoop(s *Snapshot) []Finding {
 }
 
 func checkImagePull(s *Snapshot) []Finding {
-	return podFindings(s, "images pulled", func(d delegate.Delegate, p delegate.Pod) *Finding {
+	return stagedPodFindings(s, "images pulled", stagePulled, func(d delegate.Delegate, p delegate.Pod) *Finding {
 		if p.Waiting != "ImagePullBackOff" && p.Waiting != "ErrImagePull" && p.Waiting != "InvalidImageName" {
 			return nil
 		}
@@ -216,7 +257,7 @@ func checkImagePull(s *Snapshot) []Finding {
 }
 
 func checkContainerConfig(s *Snapshot) []Finding {
-	return podFindings(s, "containers created", func(d delegate.Delegate, p delegate.Pod) *Finding {
+	return stagedPodFindings(s, "containers created", stageStarted, func(d delegate.Delegate, p delegate.Pod) *Finding {
 		if p.Waiting != "CreateContainerConfigError" {
 			return nil
 		}
@@ -480,7 +521,7 @@ func checkProbes(s *Snapshot) []Finding {
 			}
 		}
 	}
-	return podFindings(s, "no failed health probes", func(d delegate.Delegate, p delegate.Pod) *Finding {
+	return stagedPodFindings(s, "no failed health probes", stageStarted, func(d delegate.Delegate, p delegate.Pod) *Finding {
 		e, ok := unhealthy[d.Namespace+"/"+p.Name]
 		if !ok {
 			return nil
@@ -501,7 +542,15 @@ func checkReadiness(s *Snapshot) []Finding {
 		switch {
 		case p.Waiting != "" || p.Node == "":
 			return nil, false // crash loops, pulls, config errors and Pending have their own checks
-		case p.Phase == string(corev1.PodRunning) && !p.Ready:
+		case p.Phase == string(corev1.PodFailed) || p.Phase == string(corev1.PodSucceeded):
+			// Evicted, or its node gone: the controller has replaced it, but why it ended
+			// (memory pressure on the node, often) is worth a look.
+			return &Finding{Verdict: Warn, Finding: fmt.Sprintf("the pod ended (phase %s) and runs no more", p.Phase),
+				Hint: fmt.Sprintf("kubectl describe pod -n %s %s says why (evicted: the node ran short of memory or disk, say); delete it once read: kubectl delete pod -n %s %s",
+					d.Namespace, p.Name, d.Namespace, p.Name)}, true
+		case p.Phase != string(corev1.PodRunning):
+			return nil, false // still starting: neither ready nor failing yet
+		case !p.Ready:
 			return &Finding{Verdict: Warn, Finding: "Running but not ready",
 				Hint: fmt.Sprintf("kubectl describe pod -n %s %s shows the failing condition", d.Namespace, p.Name)}, true
 		case p.Restarts >= 5:

@@ -23,7 +23,7 @@ func healthy() delegate.Delegate {
 		Workload: delegate.WorkloadRef{Kind: "Deployment", Name: "prod", ServiceAccount: "prod"},
 		Image:    delegate.Image{Repository: "harness/delegate", Tag: "26.09.90000"}, Version: "26.09.90000",
 		Support:  delegate.SupportAt("26.09.90000", now),
-		Replicas: delegate.Replicas{Desired: 1, Ready: 1, Available: 1},
+		Replicas: delegate.Replicas{Desired: 1, Ready: 1, Available: 1, Updated: 1},
 		Resources: corev1.ResourceRequirements{
 			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("2048Mi")},
 			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2048Mi")},

@@ -25,10 +25,10 @@ type GatherOptions struct {
 	// them into the bundle without asking the API server again).
 	Objects func(*delegate.Objects)
 	Now     func() time.Time
-	// NewRedactor, when set, makes the function that hides secrets in every log text before
-	// it enters the Snapshot (checks quote log lines), from the secret values gather met:
-	// the delegates' Secrets and inline sensitive variables. pkg/bundle's Redactor, as in a
-	// bundle; nil keeps the logs as read.
+	// NewRedactor, when set, makes the function that hides secrets in every log text, event
+	// message and condition message before it enters the Snapshot (checks quote them), from
+	// the secret values gather met: the delegates' Secrets and inline sensitive variables.
+	// pkg/bundle's Redactor, as in a bundle; nil keeps them as read.
 	NewRedactor func(secrets []string) func(string) string
 }
 
@@ -90,10 +90,30 @@ func Gather(ctx context.Context, client kubernetes.Interface, opts GatherOptions
 	redact := func(s string) string { return s }
 	if opts.NewRedactor != nil {
 		redact = opts.NewRedactor(objs.SecretValues)
+		redactQuoted(s, redact)
 	}
 	s.Logs = map[string]PodLogs{}
 	if !opts.SkipLogs {
 		s.Logs = gatherLogs(ctx, client, s.Delegates, opts.Logs, redact)
 	}
 	return s, ctx.Err()
+}
+
+// redactQuoted hides secrets in the texts from the cluster that findings quote verbatim
+// besides logs: event messages (an admission webhook's refusal may quote the value it
+// refused, a probe its output), the workloads' condition messages and a failed upgrader
+// Job's message. A bundle's snapshot is redacted whole; this makes live doctor say no more.
+func redactQuoted(s *Snapshot, redact func(string) string) {
+	for i := range s.Events {
+		s.Events[i].Message = redact(s.Events[i].Message)
+	}
+	for i := range s.Delegates {
+		d := &s.Delegates[i]
+		for j := range d.Rollout.Conditions {
+			d.Rollout.Conditions[j].Message = redact(d.Rollout.Conditions[j].Message)
+		}
+		if d.Upgrader != nil && d.Upgrader.LastJob != nil {
+			d.Upgrader.LastJob.Message = redact(d.Upgrader.LastJob.Message)
+		}
+	}
 }

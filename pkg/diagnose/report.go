@@ -54,8 +54,36 @@ type Cause struct {
 // in the ranking of causes; within them, table order ranks.
 var causeLayers = map[Category]bool{CategoryPods: true, CategoryLogs: true}
 
+// symptoms are the IDs of the Symptom rows.
+var symptoms = func() map[string]bool {
+	out := map[string]bool{}
+	for _, r := range Checks {
+		if r.Symptom {
+			out[r.ID] = true
+		}
+	}
+	return out
+}()
+
+// causeRank orders a delegate's findings as causes, lowest first: failures before
+// warnings, the layers before the rest, a symptom after the other layers; table order breaks
+// ties.
+func causeRank(f Finding) int {
+	r := 0
+	if f.Verdict != Fail {
+		r += 4
+	}
+	if !causeLayers[f.Category] {
+		r += 2
+	}
+	if symptoms[f.ID] {
+		r++
+	}
+	return r
+}
+
 // causes picks each delegate's cause from findings in table order: its first failure of a
-// layer, else its first failure, else the same for warnings.
+// layer (a symptom's last), else its first failure, else the same for warnings.
 func causes(findings []Finding) []Cause {
 	var order []string
 	byDelegate := map[string][]Finding{}
@@ -74,26 +102,18 @@ func causes(findings []Finding) []Cause {
 	for _, d := range order {
 		fs := byDelegate[d]
 		top := -1
-		rank := func(f Finding) int {
-			r := 0
-			if f.Verdict != Fail {
-				r += 2
-			}
-			if !causeLayers[f.Category] {
-				r++
-			}
-			return r
-		}
 		for i, f := range fs {
-			if top < 0 || rank(f) < rank(fs[top]) {
+			if top < 0 || causeRank(f) < causeRank(fs[top]) {
 				top = i
 			}
 		}
 		c := fs[top]
 		cause := Cause{Delegate: c.Delegate, Context: c.Context, ID: c.ID, Verdict: c.Verdict, Subject: c.Subject, Finding: c.Finding, Hint: c.Hint}
 		if causeLayers[c.Category] {
-			for _, f := range fs[top+1:] {
-				if causeLayers[f.Category] && f.ID != c.ID && !slices.Contains(cause.Explains, f.ID) {
+			// The symptoms: the layers' findings that rank after the cause.
+			for i, f := range fs {
+				after := causeRank(f) > causeRank(c) || (causeRank(f) == causeRank(c) && i > top)
+				if after && causeLayers[f.Category] && f.ID != c.ID && !slices.Contains(cause.Explains, f.ID) {
 					cause.Explains = append(cause.Explains, f.ID)
 				}
 			}

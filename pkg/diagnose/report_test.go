@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 )
 
@@ -121,6 +124,31 @@ func TestCausesFollowTheTable(t *testing.T) {
 	r = NewReport(Run(snapshot(warn, func() delegate.Delegate { d := healthy(); d.Name = "ok"; return d }())))
 	if len(r.Causes) != 1 || r.Causes[0].ID != "DLG-407" || r.Causes[0].Verdict != Warn {
 		t.Errorf("warning cause: %+v", r.Causes)
+	}
+}
+
+// Issue 11's order: a cause the log names (exit at start) comes before the probe failures
+// and the unready pod it produces, though their rows come first in the table.
+func TestLogCauseLeadsProbeFailures(t *testing.T) {
+	d := withPod(healthy(), delegate.Pod{Name: "prod-1", Node: "n1", Phase: "Running", Restarts: 1})
+	s := snapshot(d)
+	s.Events = []corev1.Event{{InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: d.Namespace, Name: "prod-1"},
+		Reason: "Unhealthy", Count: 3, Message: "Startup probe failed: connection refused", LastTimestamp: metav1.NewTime(now)}}
+	s.Logs = map[string]PodLogs{"harness-delegate-ng/prod-1": {Current: "java.net.UnknownHostException: app.harnes.io"}}
+	r := NewReport(Run(s))
+	if len(r.Causes) != 1 {
+		t.Fatalf("causes %+v", r.Causes)
+	}
+	if c := r.Causes[0]; c.ID != "DLG-501" || !strings.Contains(c.Finding, "host name does not resolve") || strings.Join(c.Explains, ",") != "DLG-305,DLG-306" {
+		t.Errorf("cause %+v, want DLG-501 explaining DLG-305,DLG-306", c)
+	}
+	if top, _ := r.Top(); top.ID != "DLG-501" {
+		t.Errorf("top %+v", top)
+	}
+	// Without the log's word, the probe failure is the cause.
+	s.Logs = nil
+	if c := NewReport(Run(s)).Causes[0]; c.ID != "DLG-305" || strings.Join(c.Explains, ",") != "DLG-306" {
+		t.Errorf("without a log cause: %+v", c)
 	}
 }
 

@@ -20,12 +20,22 @@ import (
 func checkWorkload(s *Snapshot) []Finding {
 	return perDelegate(s, func(d delegate.Delegate) Finding {
 		desired, available := d.Replicas.Desired, d.Replicas.Available
-		if missing := desired - int32(len(d.Pods)); missing > 0 {
-			if msg, from := refusal(s, d); msg != "" {
-				f := classifyRefusal(d, msg, missing)
+		// The pods the current revision lacks: a new install has none at all; an upgrade whose
+		// new ReplicaSet is refused keeps the previous revision's pods, so only the updated
+		// count shows them missing.
+		missing := max(desired-int32(len(d.Pods)), desired-d.Replicas.Updated)
+		if msg, from := refusal(s, d); missing > 0 && msg != "" {
+			f := classifyRefusal(d, msg, missing)
+			if int32(len(d.Pods)) < desired {
 				f.Finding = fmt.Sprintf("%d of %d pod(s) not created: %s (%s)", missing, desired, f.Finding, from)
 				return f
 			}
+			f.Finding = fmt.Sprintf("%d of %d pod(s) of the current revision not created: %s (%s); the delegate runs on the previous revision's pods until they are",
+				missing, desired, f.Finding, from)
+			if available >= desired {
+				f.Verdict = Warn // it works; only the upgrade waits on the fix
+			}
+			return f
 		}
 		scale := fmt.Sprintf("kubectl scale %s/%s -n %s --replicas=1", strings.ToLower(d.Workload.Kind), d.Workload.Name, d.Namespace)
 		if desired == 0 {
@@ -41,11 +51,12 @@ func checkWorkload(s *Snapshot) []Finding {
 			return f
 		}
 		if since := lastChange(d); available < desired && !since.IsZero() {
-			waited, budget := s.CollectedAt.Sub(since), d.Rollout.Budget()
+			waited := s.CollectedAt.Sub(since)
+			budget, why := rolloutBudget(d)
 			if waited > budget {
 				return Finding{Verdict: Warn,
-					Finding: fmt.Sprintf("%d of %d replica(s) available for %s; a rollout should take %s (minReadySeconds %d + startup probe %ds)",
-						available, desired, waited.Round(time.Second), budget, d.Rollout.MinReadySeconds, d.Rollout.StartupSeconds),
+					Finding: fmt.Sprintf("%d of %d replica(s) available for %s; a rollout should take at most %s (%s)",
+						available, desired, waited.Round(time.Second), budget, why),
 					Hint: fmt.Sprintf("the delegate runs short of replicas; the pod checks name the cause when one is known, else: kubectl describe %s/%s -n %s and its pods' events",
 						strings.ToLower(d.Workload.Kind), d.Workload.Name, d.Namespace)}
 			}
@@ -56,13 +67,37 @@ func checkWorkload(s *Snapshot) []Finding {
 	})
 }
 
-// lastChange is when the controller last moved: its last progress or its newest pod; a
-// rollout's budget runs from there.
+// startAllowance is what a new pod is given to be scheduled, pull the delegate's image
+// (several hundred MB, more through a slow registry or a mirror) and start the JVM before
+// its probes' budget begins. Kubernetes bounds none of it, so the number is a judgement:
+// long enough that an ordinary rollout is never called late.
+const startAllowance = 5 * time.Minute
+
+// rolloutBudget is how long a replica may take to become available before doctor calls it
+// late, and why: the pod's own way there (start, probes, minReadySeconds), or, for a
+// Deployment whose deadline is longer, the deadline its controller gives the rollout before
+// it calls it failed itself (kubectl rollout status waits as long): doctor does not call
+// late what Kubernetes still calls in progress.
+func rolloutBudget(d delegate.Delegate) (time.Duration, string) {
+	r := d.Rollout
+	budget := r.Budget() + startAllowance
+	why := fmt.Sprintf("minReadySeconds %d + probes %ds + %s to schedule, pull the image and start", r.MinReadySeconds, r.StartupSeconds, startAllowance)
+	if deadline := time.Duration(r.ProgressDeadlineSeconds) * time.Second; deadline > budget {
+		return deadline, fmt.Sprintf("the %s's progressDeadlineSeconds %d", d.Workload.Kind, r.ProgressDeadlineSeconds)
+	}
+	return budget, why
+}
+
+// lastChange is when the replicas last moved: the controller's last progress, its newest
+// pod, or a pod becoming (not) ready; a shortfall is dated from there, so it is never said to
+// last longer than it can have.
 func lastChange(d delegate.Delegate) time.Time {
 	since := d.Rollout.LastProgress
 	for _, p := range d.Pods {
-		if p.CreatedAt.After(since) {
-			since = p.CreatedAt
+		for _, t := range []time.Time{p.CreatedAt, p.ReadyChanged} {
+			if t.After(since) {
+				since = t
+			}
 		}
 	}
 	return since

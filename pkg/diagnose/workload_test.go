@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,45 @@ func TestPassFindingsClaimOnlyWhatWasChecked(t *testing.T) {
 	mixed.Pods = append(mixed.Pods, delegate.Pod{Name: "prod-2", Phase: "Pending"})
 	if f := only(t, checkReadiness, snapshot(mixed)); f.Verdict != Pass || f.Finding != "1 of 2 pod(s) ready; the other 1 is for the checks above" {
 		t.Errorf("one ready, one pending: %+v", f)
+	}
+
+	// A pod that stopped at one layer is judged by no check after it: a pod without a node
+	// pulled no image and created no container; one whose image does not pull created no
+	// container and ran no probe.
+	for _, tc := range []struct {
+		pod      delegate.Pod
+		stopped  string
+		notAfter []string
+	}{
+		{delegate.Pod{Name: "prod-1", Phase: "Pending"}, "DLG-304", []string{"DLG-302", "DLG-303", "DLG-301", "DLG-305", "DLG-306"}},
+		{delegate.Pod{Name: "prod-1", Node: "n1", Phase: "Pending", Waiting: "ImagePullBackOff"}, "DLG-302", []string{"DLG-303", "DLG-301", "DLG-305", "DLG-306"}},
+		{delegate.Pod{Name: "prod-1", Node: "n1", Phase: "Pending", Waiting: "CreateContainerConfigError"}, "DLG-303", []string{"DLG-301", "DLG-305", "DLG-306"}},
+		// Not yet started, and nothing wrong: no check claims it got further than it did.
+		{delegate.Pod{Name: "prod-1", Node: "n1", Phase: "Pending", Waiting: "ContainerCreating"}, "", []string{"DLG-302", "DLG-303", "DLG-301", "DLG-305", "DLG-306"}},
+	} {
+		d := withPod(healthy(), tc.pod)
+		d.Replicas = delegate.Replicas{Desired: 1}
+		for _, f := range Run(snapshot(d)) {
+			if f.ID == tc.stopped && f.Verdict != Fail {
+				t.Errorf("%s: %s does not fail: %+v", tc.pod.Waiting, f.ID, f)
+			}
+			if slices.Contains(tc.notAfter, f.ID) && f.Verdict == Pass {
+				t.Errorf("%s %s: %s passes a pod it did not judge: %+v", tc.pod.Phase, tc.pod.Waiting, f.ID, f)
+			}
+		}
+	}
+	// A pod that ran and ended (evicted: phase Failed) is not ready, whatever its restarts.
+	evicted := healthy()
+	evicted.Pods = append(evicted.Pods, delegate.Pod{Name: "prod-2", Node: "n1", Phase: "Failed"})
+	if f := only(t, checkReadiness, snapshot(evicted)); f.Verdict != Warn || f.Subject != "harness-delegate-ng/prod-2" ||
+		f.Finding != "the pod ended (phase Failed) and runs no more" || !strings.Contains(f.Hint, "kubectl describe pod -n harness-delegate-ng prod-2") {
+		t.Errorf("an evicted pod: %+v", f)
+	}
+	// Beside a running pod, one stopped earlier is left out of the count.
+	pulling := healthy()
+	pulling.Pods = append(pulling.Pods, delegate.Pod{Name: "prod-2", Node: "n1", Phase: "Pending", Waiting: "ErrImagePull"})
+	if f := only(t, checkContainerConfig, snapshot(pulling)); f.Verdict != Pass || f.Finding != "1 of 2 pod(s) containers created; the other 1 is for the checks above" {
+		t.Errorf("containers created beside a pull failure: %+v", f)
 	}
 }
 
@@ -136,6 +176,18 @@ func TestWorkloadReadsWhereTheRefusalIs(t *testing.T) {
 	if f := only(t, checkWorkload, s); f.Verdict != Pass {
 		t.Errorf("another ReplicaSet's event: %+v", f)
 	}
+	// An upgrade whose new ReplicaSet the quota refuses: the previous revision's pod still
+	// runs, so the pod count is full, but the current revision has none. The delegate works
+	// (a warning), and its upgrade cannot go on until the quota fits.
+	stuck := healthy()
+	stuck.Replicas.Updated = 0
+	stuck.Rollout.ReplicaSet = "prod-7d9c5"
+	s = snapshot(stuck)
+	s.Events = []corev1.Event{failedCreate(d, "ReplicaSet", "prod-7d9c5", quota)}
+	if f := only(t, checkWorkload, s); f.Verdict != Warn || !strings.HasPrefix(f.Finding, "1 of 1 pod(s) of the current revision not created: ResourceQuota q exceeded") ||
+		!strings.Contains(f.Finding, "the delegate runs on the previous revision's pods") || !strings.Contains(f.Hint, "kubectl patch resourcequota q") {
+		t.Errorf("a rollout the quota refuses: %+v", f)
+	}
 	s = snapshot(healthy())
 	s.Delegates[0].Rollout.ReplicaSet = "prod-7d9c5"
 	s.Events = []corev1.Event{failedCreate(d, "ReplicaSet", "prod-7d9c5", quota)}
@@ -153,18 +205,20 @@ func TestWorkloadDesiredVersusRunning(t *testing.T) {
 		t.Errorf("scaled to 0: %+v", f)
 	}
 
-	// One of two available for 20 minutes, with 30s minReady and a 430s startup budget.
+	// One of two available for 20 minutes, with 30s minReady and a 430s startup budget, and
+	// 5 minutes to schedule, pull and start: 12m40s.
 	short := healthy()
+	short.Workload.Kind = "StatefulSet"
 	short.Replicas = delegate.Replicas{Desired: 2, Available: 1, Ready: 1}
 	short.Rollout = delegate.Rollout{MinReadySeconds: 30, StartupSeconds: 430, LastProgress: now.Add(-20 * time.Minute)}
 	short.Pods[0].CreatedAt = now.Add(-25 * time.Minute)
 	f = only(t, checkWorkload, snapshot(short))
-	if f.Verdict != Warn || f.Finding != "1 of 2 replica(s) available for 20m0s; a rollout should take 7m40s (minReadySeconds 30 + startup probe 430s)" {
+	if f.Verdict != Warn || f.Finding != "1 of 2 replica(s) available for 20m0s; a rollout should take at most 12m40s (minReadySeconds 30 + probes 430s + 5m0s to schedule, pull the image and start)" {
 		t.Errorf("short too long: %+v", f)
 	}
 	// Within the budget: still rolling out.
-	short.Rollout.LastProgress = now.Add(-2 * time.Minute)
-	if f := only(t, checkWorkload, snapshot(short)); f.Verdict != Pass || f.Finding != "1 of 2 replica(s) available, 2m0s into a rollout that may take 7m40s; the controller reports no refusal" {
+	short.Rollout.LastProgress = now.Add(-10 * time.Minute)
+	if f := only(t, checkWorkload, snapshot(short)); f.Verdict != Pass || f.Finding != "1 of 2 replica(s) available, 10m0s into a rollout that may take 12m40s; the controller reports no refusal" {
 		t.Errorf("within the budget: %+v", f)
 	}
 	// A pod newer than the last progress restarts the clock.
@@ -172,6 +226,38 @@ func TestWorkloadDesiredVersusRunning(t *testing.T) {
 	short.Pods[0].CreatedAt = now.Add(-time.Minute)
 	if f := only(t, checkWorkload, snapshot(short)); f.Verdict != Pass {
 		t.Errorf("a new pod: %+v", f)
+	}
+	// So does a pod that stopped being ready: the rollout finished long ago, the replica has
+	// been missing only since then.
+	short.Pods[0].CreatedAt = now.Add(-48 * time.Hour)
+	short.Pods = append(short.Pods, delegate.Pod{Name: "prod-abc-2", Node: "n1", Phase: "Running", CreatedAt: now.Add(-48 * time.Hour), ReadyChanged: now.Add(-time.Minute)})
+	if f := only(t, checkWorkload, snapshot(short)); f.Verdict != Pass || !strings.Contains(f.Finding, "1m0s into") {
+		t.Errorf("a pod not ready for a minute: %+v", f)
+	}
+
+	// A fresh Deployment without probes or minReadySeconds is not late a second after it
+	// was created: nothing bounds scheduling and pulling, and its controller gives the
+	// rollout its progressDeadlineSeconds before it calls it failed.
+	fresh := healthy()
+	fresh.Replicas = delegate.Replicas{Desired: 1}
+	fresh.Pods = []delegate.Pod{{Name: "prod-abc-1", Node: "n1", Phase: "Pending", CreatedAt: now.Add(-time.Second)}}
+	fresh.Rollout = delegate.Rollout{ProgressDeadlineSeconds: 600, LastProgress: now.Add(-time.Second)}
+	if f := only(t, checkWorkload, snapshot(fresh)); f.Verdict != Pass || f.Finding != "0 of 1 replica(s) available, 1s into a rollout that may take 10m0s; the controller reports no refusal" {
+		t.Errorf("a fresh rollout: %+v", f)
+	}
+	// Past the deadline without the controller's ProgressDeadlineExceeded (it never times out
+	// a rollout that had completed): the deadline is the measure.
+	fresh.Rollout.LastProgress = now.Add(-3 * time.Hour)
+	fresh.Pods[0].CreatedAt = now.Add(-11 * time.Minute)
+	if f := only(t, checkWorkload, snapshot(fresh)); f.Verdict != Warn ||
+		f.Finding != "0 of 1 replica(s) available for 11m0s; a rollout should take at most 10m0s (the Deployment's progressDeadlineSeconds 600)" {
+		t.Errorf("past the deadline: %+v", f)
+	}
+	// The chart's delegate: minReadySeconds 120 and a startup probe of 10s + 10s x 40 take
+	// longer than the default deadline; the longer of the two is the measure.
+	fresh.Rollout.MinReadySeconds, fresh.Rollout.StartupSeconds = 120, 410
+	if f := only(t, checkWorkload, snapshot(fresh)); f.Verdict != Pass || !strings.Contains(f.Finding, "may take 13m50s") {
+		t.Errorf("the chart's budget: %+v", f)
 	}
 
 	// Nothing dates the rollout (an old bundle): no claim about its time.
