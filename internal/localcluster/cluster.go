@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -228,6 +229,11 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		"--leader-elect=false",
 		// Default client rate limits make the default ServiceAccount appear after ~9 s.
 		"--kube-api-qps=200", "--kube-api-burst=400",
+		// No CronJob runs on its own: the chart's upgrader runs at the top of every hour, and
+		// a run in the middle of a test (a new Job, a CronJob status write) changed what it
+		// saw depending on the minute it ran. Tests make the Jobs a run would. "cronjob" is the
+		// controller's name before 1.30 and an alias of cronjob-controller since.
+		"--controllers=*,-cronjob",
 	); err != nil {
 		return nil, err
 	}
@@ -475,8 +481,45 @@ func writeKubeconfig(path, server, caFile string, client [2]string, user, namesp
 	return clientcmd.WriteToFile(*cfg, path)
 }
 
-// freePorts asks the kernel for distinct free loopback ports.
+// minPort is the lowest port freePorts gives: above the well-known and registered ports that
+// services on a developer's machine tend to listen on.
+const minPort = 10000
+
+// freePorts finds distinct free loopback ports below the kernel's ephemeral range. A port the
+// kernel picks for a listener on port 0 is in that range, where every outgoing connection
+// takes its local port too: between this check and the component's own bind, one of the
+// many client connections of a test run could take it, and the component exited with
+// "address already in use". Below the range only another explicit bind competes.
 func freePorts(names ...string) (map[string]int, error) {
+	low := ephemeralLow()
+	if low-minPort < 1000 {
+		return kernelPorts(names...)
+	}
+	ports := map[string]int{}
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
+	for tries := 0; len(ports) < len(names); tries++ {
+		if tries == 1000 {
+			return nil, fmt.Errorf("finding a free port in [%d, %d): none of 1000 tried was free", minPort, low)
+		}
+		port := minPort + rand.IntN(low-minPort)
+		// The listeners stay open until every port is found, so no port is given twice.
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		listeners = append(listeners, l)
+		ports[names[len(ports)]] = port
+	}
+	return ports, nil
+}
+
+// kernelPorts asks the kernel for distinct free loopback ports, wherever it finds them.
+func kernelPorts(names ...string) (map[string]int, error) {
 	ports := map[string]int{}
 	var listeners []net.Listener
 	defer func() {
@@ -493,6 +536,24 @@ func freePorts(names ...string) (map[string]int, error) {
 		ports[name] = l.Addr().(*net.TCPAddr).Port
 	}
 	return ports, nil
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's default 32768 when
+// it cannot be read).
+func ephemeralLow() int {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	fields := strings.Fields(string(data))
+	if len(fields) != 2 {
+		return 32768
+	}
+	low, err := strconv.Atoi(fields[0])
+	if err != nil {
+		return 32768
+	}
+	return low
 }
 
 func processAlive(pid int) bool {

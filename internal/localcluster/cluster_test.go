@@ -1,8 +1,10 @@
 package localcluster
 
 import (
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -35,5 +37,32 @@ func TestStopWithNothingRunningClearsState(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, stateFile)); !os.IsNotExist(err) {
 		t.Errorf("state file left behind: %v", err)
+	}
+}
+
+// The components' ports are below the kernel's ephemeral range: ports in that range are
+// where every outgoing connection takes its local port, so one taken there could be used by a
+// client connection before the component bound it, and the component failed to start.
+func TestFreePortsAreBelowTheEphemeralRange(t *testing.T) {
+	low := ephemeralLow()
+	ports, err := freePorts("a", "b", "c", "d", "e", "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	for name, port := range ports {
+		if port < minPort || port >= low {
+			t.Errorf("%s: port %d, want one in [%d, %d)", name, port, minPort, low)
+		}
+		if seen[port] {
+			t.Errorf("port %d given twice: %v", port, ports)
+		}
+		seen[port] = true
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			t.Errorf("%s: port %d is not free: %v", name, port, err)
+			continue
+		}
+		l.Close()
 	}
 }

@@ -38,12 +38,15 @@ func causeOf(r diagnose.Report, key string) (diagnose.Cause, bool) {
 func TestCausesUpgraderJobFailed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	ns := applyFixture(t, "helm-chart")
+	// A name no other test uses: doctor -n sees the same name in every namespace, and a twin
+	// (DLG-405, a failure) would outrank the warning this test is about.
+	const name = "failed-upgrader-delegate"
+	ns := applyFixtureReplacing(t, "helm-chart", "helm-delegate", name)
 	eventually(t, 90*time.Second, func() (bool, string) {
-		d := listDelegates(t, "-n", ns)[ns+"/helm-delegate"]
+		d := listDelegates(t, "-n", ns)[ns+"/"+name]
 		return d.Replicas.Ready == 2, fmt.Sprintf("%+v", d.Replicas)
 	})
-	cj, err := env.client.BatchV1().CronJobs(ns).Get(ctx, "helm-delegate-upgrader-job", metav1.GetOptions{})
+	cj, err := env.client.BatchV1().CronJobs(ns).Get(ctx, name+"-upgrader-job", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,8 +89,8 @@ func TestCausesUpgraderJobFailed(t *testing.T) {
 	}
 	matrix := matrixWithServer(t)
 	eventually(t, 30*time.Second, func() (bool, string) {
-		r, res := doctor(t, "helm-delegate", "-n", ns, "--support-matrix", matrix)
-		c, _ := causeOf(r, ns+"/helm-delegate")
+		r, res := doctor(t, name, "-n", ns, "--support-matrix", matrix)
+		c, _ := causeOf(r, ns+"/"+name)
 		top, _ := r.Top()
 		return res.code == 4 && c.ID == "DLG-406" && top.ID == "DLG-406" && c.Verdict == diagnose.Warn &&
 				strings.Contains(c.Finding, "Job "+job.Name+", failed: BackoffLimitExceeded") &&

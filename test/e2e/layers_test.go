@@ -205,6 +205,12 @@ func TestDoctorLayersScaledToZero(t *testing.T) {
 func TestDoctorLayersSameNameInAnotherNamespace(t *testing.T) {
 	t.Parallel()
 	ns, twin := applyRenamed(t, "plugin", "plugin-delegate", "twin-delegate"), applyRenamed(t, "plugin", "plugin-delegate", "twin-delegate")
+	// Both running first: a replica still Pending (the nodes full of other tests' pods) is a
+	// pod-layer failure, which would rightly lead over the name.
+	eventually(t, 90*time.Second, func() (bool, string) {
+		a, b := listDelegates(t, "-n", ns)[ns+"/twin-delegate"], listDelegates(t, "-n", twin)[twin+"/twin-delegate"]
+		return a.Replicas.Ready == 1 && b.Replicas.Ready == 1, fmt.Sprintf("%+v, %+v", a.Replicas, b.Replicas)
+	})
 	matrix := matrixWithServer(t)
 	r, res := doctor(t, "twin-delegate", "-n", ns, "--support-matrix", matrix)
 	top := topOf(r, ns+"/twin-delegate")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -188,9 +189,33 @@ func doctorAllNamespaces(client kubernetes.Interface) error {
 // TestListRequestsDoNotGrowWithPods: list -A costs the same requests with 10 pods in the
 // cluster as with 500.
 func TestListRequestsDoNotGrowWithPods(t *testing.T) {
+	ctx := context.Background()
+	// The one test that does not run in parallel: the parallel ones start when it ends. Its
+	// eleven namespaces hold ten helm-delegates (twins to the parallel tests' doctor) and more
+	// replicas than the nodes have room for; registered first, this runs after their own
+	// cleanups and waits until they are gone.
+	var namespaces []string
+	t.Cleanup(func() {
+		eventually(t, 2*time.Minute, func() (bool, string) {
+			var left []string
+			for _, ns := range namespaces {
+				_, err := env.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+				if !apierrors.IsNotFound(err) {
+					left = append(left, ns)
+				}
+			}
+			return len(left) == 0, fmt.Sprintf("namespaces not deleted yet: %v", left)
+		})
+	})
 	ns := applyFixture(t, "helm-chart")
 	bulk := testNamespace(t, "bulk")
-	ctx := context.Background()
+	namespaces = append(namespaces, ns, bulk)
+	// Both replicas first: doctor reads the log of each delegate pod, so a count taken while
+	// the ReplicaSet was still creating them read fewer logs than one taken after.
+	eventually(t, 90*time.Second, func() (bool, string) {
+		d := listDelegates(t, "-n", ns)[ns+"/helm-delegate"]
+		return d.Replicas.Ready == 2 && len(d.Pods) == 2, fmt.Sprintf("%+v, %d pods", d.Replicas, len(d.Pods))
+	})
 	cfg := rest.CopyConfig(env.config)
 	cfg.QPS, cfg.Burst = 200, 400
 	fast, err := kubernetes.NewForConfig(cfg)
@@ -266,7 +291,7 @@ func TestListRequestsDoNotGrowWithPods(t *testing.T) {
 	// ConfigMaps and Secrets come from two labelled LISTs), and doctor -A only its log
 	// tails and one access review per delegate more.
 	for range 9 {
-		applyFixture(t, "helm-chart")
+		namespaces = append(namespaces, applyFixture(t, "helm-chart"))
 	}
 	tenList, tenListSeen := countRequests(t, listAllNamespaces)
 	if tenList != largeList || tenList > 10 {
