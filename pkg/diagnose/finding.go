@@ -54,15 +54,13 @@ type Finding struct {
 	symptom symptom
 }
 
-// symptom is how far a finding stands from a cause.
+// symptom is how far a finding stands from a cause; zero, a finding may be the cause itself.
 type symptom uint8
 
 const (
-	// notSymptom: the finding may be the cause itself.
-	notSymptom symptom = iota
 	// podSymptom: a probe failing, a pod not ready: what a cause the log or the pod's state
 	// names looks like from outside.
-	podSymptom
+	podSymptom symptom = iota + 1
 	// workloadSymptom: replicas short: what any pod's trouble looks like from the workload.
 	workloadSymptom
 )
