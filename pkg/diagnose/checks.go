@@ -527,7 +527,8 @@ func checkProbes(s *Snapshot) []Finding {
 			return nil
 		}
 		f := &Finding{Verdict: Fail, Finding: fmt.Sprintf("health probe failing (x%d): %s", max(e.Count, 1), strings.TrimSpace(e.Message)),
-			Hint: fmt.Sprintf("the delegate does not answer /api/health on port 3460; its log says why: kubectl logs -n %s %s", d.Namespace, p.Name)}
+			Hint:    fmt.Sprintf("the delegate does not answer /api/health on port 3460; its log says why: kubectl logs -n %s %s", d.Namespace, p.Name),
+			symptom: podSymptom}
 		if strings.Contains(e.Message, "Socket is not open") {
 			f.Hint = "the delegate's WebSocket to the manager is blocked (proxy or firewall): set POLL_FOR_TASKS=true (the chart's pollForTasks), or allow WebSocket traffic"
 		}
@@ -551,10 +552,10 @@ func checkReadiness(s *Snapshot) []Finding {
 		case p.Phase != string(corev1.PodRunning):
 			return nil, false // still starting: neither ready nor failing yet
 		case !p.Ready:
-			return &Finding{Verdict: Warn, Finding: "Running but not ready",
+			return &Finding{Verdict: Warn, Finding: "Running but not ready", symptom: podSymptom,
 				Hint: fmt.Sprintf("kubectl describe pod -n %s %s shows the failing condition", d.Namespace, p.Name)}, true
 		case p.Restarts >= 5:
-			return &Finding{Verdict: Warn, Finding: fmt.Sprintf("%d restarts", p.Restarts),
+			return &Finding{Verdict: Warn, Finding: fmt.Sprintf("%d restarts", p.Restarts), symptom: podSymptom,
 				Hint: fmt.Sprintf("it keeps dying and coming back: kubectl logs -n %s %s --previous", d.Namespace, p.Name)}, true
 		}
 		return nil, true

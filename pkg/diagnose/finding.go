@@ -47,7 +47,23 @@ type Finding struct {
 	// Context is the kubeconfig context the finding was made in, in a run over several
 	// (doctor --contexts); "" otherwise.
 	Context string `json:"context,omitempty"`
+
+	// symptom ranks the finding, as its delegate's cause, after the other findings of the
+	// layers: it is how a cause another check names looks from outside, so it leads only
+	// when no other layer names one.
+	symptom symptom
 }
+
+// symptom is how far a finding stands from a cause; zero, a finding may be the cause itself.
+type symptom uint8
+
+const (
+	// podSymptom: a probe failing, a pod not ready: what a cause the log or the pod's state
+	// names looks like from outside.
+	podSymptom symptom = iota + 1
+	// workloadSymptom: replicas short: what any pod's trouble looks like from the workload.
+	workloadSymptom
+)
 
 // Subsets are the runs a check belongs to. Like linkerd's check --pre, a run is a selection
 // from the one table, not a second table: each row says where it runs.
@@ -92,10 +108,6 @@ type Row[T any] struct {
 	// Title says what passing means, for doctor --list-checks.
 	Title   string
 	Subsets Subsets
-	// Symptom ranks the row's findings, as a delegate's cause, after every other row of the
-	// layers: a failing probe or an unready pod is how a cause the log names (DLG-501) looks
-	// from outside, so it is the cause only when no other layer names one.
-	Symptom bool
 	Run     func(T) []Finding
 }
 
@@ -104,7 +116,7 @@ type Check = Row[*Snapshot]
 
 // Checks is the table of every check of a Snapshot, in report order. The order is also the
 // rank of causes: per delegate the first failing row of the layers (causeLayers) is its
-// cause, and a row slots in by its place, except that a Symptom row ranks after the others.
+// cause, and a row slots in by its place; a finding that is a symptom ranks after the others.
 var Checks = []Check{
 	{ID: "DLG-101", Category: CategoryCluster, Subsets: Live | Pre | Bundle, Title: "Kubernetes version is on the documented support list", Run: checkKubernetesVersion},
 	{ID: "DLG-201", Category: CategoryCapacity, Subsets: Live | Pre | Bundle, Title: "Each replica requests at least the documented minimum", Run: checkRequests},
@@ -117,8 +129,8 @@ var Checks = []Check{
 	{ID: "DLG-302", Category: CategoryPods, Subsets: Live | Bundle, Title: "Delegate images can be pulled", Run: checkImagePull},
 	{ID: "DLG-303", Category: CategoryPods, Subsets: Live | Bundle, Title: "Delegate containers can be created", Run: checkContainerConfig},
 	{ID: "DLG-301", Category: CategoryPods, Subsets: Live | Bundle, Title: "Delegate containers are not crash-looping", Run: checkCrashLoop},
-	{ID: "DLG-305", Category: CategoryPods, Subsets: Live | Bundle, Symptom: true, Title: "Health probes on /api/health pass", Run: checkProbes},
-	{ID: "DLG-306", Category: CategoryPods, Subsets: Live | Bundle, Symptom: true, Title: "Delegate pods are ready and stable", Run: checkReadiness},
+	{ID: "DLG-305", Category: CategoryPods, Subsets: Live | Bundle, Title: "Health probes on /api/health pass", Run: checkProbes},
+	{ID: "DLG-306", Category: CategoryPods, Subsets: Live | Bundle, Title: "Delegate pods are ready and stable", Run: checkReadiness},
 	{ID: "DLG-501", Category: CategoryLogs, Subsets: Live | Bundle, Title: "The delegate's log shows no known error", Run: checkLogs},
 	{ID: "DLG-401", Category: CategoryConfig, Subsets: Live | Bundle, Title: "The delegate token is present", Run: checkToken},
 	{ID: "DLG-402", Category: CategoryConfig, Subsets: Live | Bundle, Title: "The manager endpoint is an https URL", Run: checkManagerEndpoint},

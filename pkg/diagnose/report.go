@@ -54,30 +54,16 @@ type Cause struct {
 // in the ranking of causes; within them, table order ranks.
 var causeLayers = map[Category]bool{CategoryPods: true, CategoryLogs: true}
 
-// symptoms are the IDs of the Symptom rows.
-var symptoms = func() map[string]bool {
-	out := map[string]bool{}
-	for _, r := range Checks {
-		if r.Symptom {
-			out[r.ID] = true
-		}
-	}
-	return out
-}()
-
 // causeRank orders a delegate's findings as causes, lowest first: failures before
-// warnings, the layers before the rest, a symptom after the other layers; table order breaks
-// ties.
+// warnings, the layers before the rest, and within them symptoms last, a pod's before the
+// workload's; table order breaks ties.
 func causeRank(f Finding) int {
-	r := 0
-	if f.Verdict != Fail {
-		r += 4
-	}
+	r := int(f.symptom)
 	if !causeLayers[f.Category] {
-		r += 2
+		r += 3
 	}
-	if symptoms[f.ID] {
-		r++
+	if f.Verdict != Fail {
+		r += 6
 	}
 	return r
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -149,6 +150,31 @@ func TestLogCauseLeadsProbeFailures(t *testing.T) {
 	s.Logs = nil
 	if c := NewReport(Run(s)).Causes[0]; c.ID != "DLG-305" || strings.Join(c.Explains, ",") != "DLG-306" {
 		t.Errorf("without a log cause: %+v", c)
+	}
+}
+
+// A shortfall is how an unready pod looks from the workload: when a pod check names the pod,
+// that finding leads, and DLG-300's "1 of 2 available for 30m" follows from it.
+func TestPodFindingLeadsTheShortfall(t *testing.T) {
+	d := healthy()
+	d.Replicas = delegate.Replicas{Desired: 2, Ready: 1, Available: 1, Updated: 2}
+	d.Rollout = delegate.Rollout{ProgressDeadlineSeconds: 600, LastProgress: now.Add(-time.Hour)}
+	d.Pods = append(d.Pods, delegate.Pod{Name: "prod-abc-2", Node: "n1", Phase: "Running", CreatedAt: now.Add(-30 * time.Minute)})
+	r := NewReport(Run(snapshot(d)))
+	if len(r.Causes) != 1 {
+		t.Fatalf("causes %+v", r.Causes)
+	}
+	if c := r.Causes[0]; c.ID != "DLG-306" || c.Subject != "harness-delegate-ng/prod-abc-2" || strings.Join(c.Explains, ",") != "DLG-300" {
+		t.Errorf("cause %+v, want DLG-306 on the unready pod explaining DLG-300", c)
+	}
+	// With no pod check to name a cause, the shortfall itself leads.
+	d.Pods[1].Phase, d.Pods[1].Node = "Pending", ""
+	if c := NewReport(Run(snapshot(d))).Causes; len(c) != 1 || c[0].ID != "DLG-304" {
+		t.Errorf("a pending pod: %+v", c)
+	}
+	d.Pods = d.Pods[:1]
+	if c := NewReport(Run(snapshot(d))).Causes; len(c) != 1 || c[0].ID != "DLG-300" || len(c[0].Explains) != 0 {
+		t.Errorf("no pod check fires: %+v", c)
 	}
 }
 

@@ -43,7 +43,8 @@ func checkWorkload(s *Snapshot) []Finding {
 				Hint: "Harness shows the delegate disconnected and runs no task on it; scale it up: " + scale}
 		}
 		if c, ok := progressDeadline(d); ok && available < desired {
-			f := Finding{Verdict: Warn, Finding: fmt.Sprintf("%d of %d replica(s) available; %s: %s", available, desired, c.Reason, strings.TrimSpace(c.Message)),
+			// A symptom: the pod checks name why the pods are not available, when they can.
+			f := Finding{Verdict: Warn, symptom: workloadSymptom, Finding: fmt.Sprintf("%d of %d replica(s) available; %s: %s", available, desired, c.Reason, strings.TrimSpace(c.Message)),
 				Hint: fmt.Sprintf("the rollout stopped at its deadline; the pod checks say why its pods are not available: kubectl rollout status %s/%s -n %s", strings.ToLower(d.Workload.Kind), d.Workload.Name, d.Namespace)}
 			if len(d.Pods) == 0 {
 				f.Verdict = Fail
@@ -54,7 +55,7 @@ func checkWorkload(s *Snapshot) []Finding {
 			waited := s.CollectedAt.Sub(since)
 			budget, why := rolloutBudget(d)
 			if waited > budget {
-				return Finding{Verdict: Warn,
+				return Finding{Verdict: Warn, symptom: workloadSymptom,
 					Finding: fmt.Sprintf("%d of %d replica(s) available for %s; a rollout should take at most %s (%s)",
 						available, desired, waited.Round(time.Second), budget, why),
 					Hint: fmt.Sprintf("the delegate runs short of replicas; the pod checks name the cause when one is known, else: kubectl describe %s/%s -n %s and its pods' events",
