@@ -10,8 +10,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 )
 
 // ForeignError is a namespace to delete that holds objects the uninstall did not create:
@@ -35,7 +38,8 @@ func (e *ForeignError) Error() string {
 // maxForeignNamed is how many foreign objects an error names.
 const maxForeignNamed = 20
 
-// listLimit bounds each LIST: one object the uninstall did not create is enough to refuse.
+// listLimit is the page size of each LIST; every page is read, since the object the
+// uninstall did not create may be on any of them.
 const listLimit = 500
 
 // CheckNamespaceHoldsOnly returns a *ForeignError when the namespace holds anything but objs
@@ -64,11 +68,13 @@ func (i *Installer) CheckNamespaceHoldsOnly(ctx context.Context, objs []Object) 
 				continue
 			}
 			seen[gr] = true
-			got, err := i.dyn.Resource(gv.WithResource(r.Name)).Namespace(i.settings.Namespace).List(ctx, metav1.ListOptions{Limit: listLimit})
+			client := i.dyn.Resource(gv.WithResource(r.Name)).Namespace(i.settings.Namespace)
+			got, err := delegate.ListAll[unstructured.Unstructured](ctx, metav1.ListOptions{Limit: listLimit},
+				func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return client.List(ctx, o) })
 			if err != nil {
 				return clusterError(fmt.Errorf("listing %s in namespace %s: %w", gr, i.settings.Namespace, err))
 			}
-			for _, item := range got.Items {
+			for _, item := range got {
 				if item.GetKind() == "" {
 					item.SetKind(r.Kind)
 				}

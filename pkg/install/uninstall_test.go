@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	clienttesting "k8s.io/client-go/testing"
 )
 
 // serveKinds has the fake discovery serve the kinds install makes.
@@ -117,5 +118,52 @@ func TestUnbindNamespace(t *testing.T) {
 	slices.Sort(got)
 	if want := []string{"elsewhere=ServiceAccount:another-namespace/other", "mixed=User:/alice"}; !slices.Equal(got, want) {
 		t.Errorf("bindings left %v, want %v", got, want)
+	}
+}
+
+// TestCheckNamespaceHoldsOnlyReadsEveryPage: an object the uninstall did not create is found
+// on any page of a LIST, not only on the first (the server pages at the request's Limit).
+func TestCheckNamespaceHoldsOnlyReadsEveryPage(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeCluster(t, nil)
+	c.serveKinds()
+	inst := c.installer(Config{SkipPreflight: true})
+	if _, _, err := inst.Install(ctx, base()); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := inst.Installed(ctx, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every ConfigMap LIST pages: a full first page of what every namespace has, then the
+	// foreign object on the second.
+	c.dyn.PrependReactor("list", "configmaps", func(action clienttesting.Action) (bool, runtime.Object, error) {
+		opts := action.(clienttesting.ListActionImpl).ListOptions
+		page := func(names ...string) *unstructured.UnstructuredList {
+			l := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMapList"}}
+			for _, n := range names {
+				item := unstructured.Unstructured{}
+				item.SetAPIVersion("v1")
+				item.SetKind("ConfigMap")
+				item.SetName(n)
+				l.Items = append(l.Items, item)
+			}
+			return l
+		}
+		if opts.Continue == "" && opts.Limit > 0 {
+			first := make([]string, opts.Limit)
+			for n := range first {
+				first[n] = "kube-root-ca.crt"
+			}
+			l := page(first...)
+			l.SetContinue("page-2")
+			return true, l, nil
+		}
+		return true, page("left-by-someone-else"), nil
+	})
+	err = inst.CheckNamespaceHoldsOnly(ctx, objs)
+	var foreign *ForeignError
+	if !errors.As(err, &foreign) || !slices.Contains(foreign.Objects, "ConfigMap/left-by-someone-else") {
+		t.Fatalf("a foreign ConfigMap on the second page: %v, want a *ForeignError naming it", err)
 	}
 }
