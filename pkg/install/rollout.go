@@ -216,6 +216,12 @@ func WaitForRollout(ctx context.Context, client kubernetes.Interface, namespace,
 		if status.Done {
 			return true, nil
 		}
+		// Until the deployment controller has observed the spec, the revision annotation
+		// still names the revision before it: after a rollback, the failed one, whose
+		// crash-looping pods would be taken for the rolled-back revision's.
+		if d.Generation > d.Status.ObservedGeneration {
+			return false, nil
+		}
 		if problems, err = newRevisionProblems(ctx, client, d, false); err != nil {
 			if ctx.Err() != nil {
 				return false, ctx.Err()

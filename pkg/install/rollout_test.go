@@ -1,12 +1,18 @@
 package install
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 )
 
@@ -122,5 +128,54 @@ func TestRolloutErrorMessage(t *testing.T) {
 		"  event prod-a BackOff: Back-off restarting failed container"
 	if err.Error() != want {
 		t.Errorf("got\n%s\nwant\n%s", err.Error(), want)
+	}
+}
+
+// After a rollback the Deployment's template is the old revision's again, but until the
+// deployment controller has observed it, its revision annotation still names the failed
+// revision, whose pods crash-loop. The wait judged those pods and reported the rolled-back
+// revision as failing too (seen in the e2e suite under load); it must wait for the
+// controller, then judge the revision it made current.
+func TestWaitForRolloutJudgesPodsOnlyOnceTheControllerObserved(t *testing.T) {
+	const ns = "ns"
+	selector := map[string]string{"app": "prod"}
+	uid := types.UID("deploy-uid")
+	rs := func(name, revision, hash string) *appsv1.ReplicaSet {
+		return &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns,
+			Labels:          map[string]string{"app": "prod", appsv1.DefaultDeploymentUniqueLabelKey: hash},
+			Annotations:     map[string]string{"deployment.kubernetes.io/revision": revision},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "prod", UID: uid, Controller: ptr.To(true)}}}}
+	}
+	crashing := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "prod-crash-1", Namespace: ns,
+		Labels: map[string]string{"app": "prod", appsv1.DefaultDeploymentUniqueLabelKey: "crash"}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: "delegate",
+			State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 1}}}}}}
+	deploy := func(revision string, generation, observed int64, st appsv1.DeploymentStatus) *appsv1.Deployment {
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "prod", Namespace: ns, UID: uid, Generation: generation,
+			Annotations: map[string]string{"deployment.kubernetes.io/revision": revision}},
+			Spec:   appsv1.DeploymentSpec{Replicas: ptr.To(int32(1)), Selector: &metav1.LabelSelector{MatchLabels: selector}},
+			Status: st}
+		d.Status.ObservedGeneration = observed
+		return d
+	}
+	// The rollback was applied (generation 4); the controller has not looked yet, then has.
+	reads := []*appsv1.Deployment{
+		deploy("2", 4, 3, appsv1.DeploymentStatus{Replicas: 2, UpdatedReplicas: 1, AvailableReplicas: 1}),
+		deploy("3", 4, 4, appsv1.DeploymentStatus{Replicas: 1, UpdatedReplicas: 1, AvailableReplicas: 1}),
+	}
+	client := fake.NewClientset(rs("prod-good", "3", "good"), rs("prod-crash", "2", "crash"), crashing)
+	n := 0
+	client.PrependReactor("get", "deployments", func(clienttesting.Action) (bool, runtime.Object, error) {
+		d := reads[min(n, len(reads)-1)]
+		n++
+		return true, d.DeepCopy(), nil
+	})
+	err := WaitForRollout(context.Background(), client, ns, "prod", WaitOptions{Timeout: time.Minute, Interval: time.Millisecond})
+	if err != nil {
+		t.Errorf("the rolled-back revision, available once observed: %v", err)
+	}
+	if n < len(reads) {
+		t.Errorf("the wait ended after %d reads of the Deployment, before the controller had observed it", n)
 	}
 }
