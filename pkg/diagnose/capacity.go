@@ -9,5 +9,5 @@ import (
 // NodeCapacities lists every node with its allocatable resources and what the pods on it
 // request, for collect's cluster/nodes.json.
 func NodeCapacities(ctx context.Context, client kubernetes.Interface) ([]NodeCapacity, error) {
-	return gatherNodeCapacity(ctx, client)
+	return gatherNodeCapacity(ctx, client, nil)
 }

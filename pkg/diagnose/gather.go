@@ -82,7 +82,7 @@ func Gather(ctx context.Context, client kubernetes.Interface, opts GatherOptions
 		delegate.FindNamesElsewhere(ctx, client, s.Delegates, 500)
 	}
 	if needsNodeCapacity(s.Delegates) {
-		if s.Nodes, err = gatherNodeCapacity(ctx, client); err != nil {
+		if s.Nodes, err = gatherNodeCapacity(ctx, client, nil); err != nil {
 			s.Nodes, s.NodesError = nil, "node capacity could not be read: "+err.Error()
 		}
 	}

@@ -54,8 +54,9 @@ func unplacedReplicas(d delegate.Delegate) int64 {
 }
 
 // gatherNodeCapacity lists the nodes and every non-terminated pod (paginated, 500 a page)
-// and sums the pods' requests per node.
-func gatherNodeCapacity(ctx context.Context, client kubernetes.Interface) ([]NodeCapacity, error) {
+// and sums the pods' requests per node, but those of the pods leaveOut (when not nil) says
+// to leave out.
+func gatherNodeCapacity(ctx context.Context, client kubernetes.Interface, leaveOut func(*corev1.Pod) bool) ([]NodeCapacity, error) {
 	nodes, err := delegate.ListAll[corev1.Node](ctx, metav1.ListOptions{Limit: 500}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		return client.CoreV1().Nodes().List(ctx, o)
 	})
@@ -84,7 +85,7 @@ func gatherNodeCapacity(ctx context.Context, client kubernetes.Interface) ([]Nod
 	err = list.EachListItem(ctx, metav1.ListOptions{FieldSelector: "status.phase!=Succeeded,status.phase!=Failed"}, func(obj runtime.Object) error {
 		p := obj.(*corev1.Pod)
 		n, ok := requested[p.Spec.NodeName]
-		if !ok {
+		if !ok || (leaveOut != nil && leaveOut(p)) {
 			return nil
 		}
 		// What the scheduler counts: init containers, sidecars, overhead and pod-level

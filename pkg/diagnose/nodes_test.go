@@ -239,7 +239,7 @@ func TestGatherNodeCapacityCountsRequestsAsTheScheduler(t *testing.T) {
 			spec := c.spec
 			spec.NodeName = "a"
 			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "x"}, Spec: spec}
-			nodes, err := gatherNodeCapacity(context.Background(), fake.NewClientset(n, p))
+			nodes, err := gatherNodeCapacity(context.Background(), fake.NewClientset(n, p), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -261,7 +261,7 @@ func TestGatherNodeCapacityCarriesPlacement(t *testing.T) {
 	}
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "x"}, Spec: corev1.PodSpec{NodeName: "a", Containers: []corev1.Container{{
 		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1500m")}}}}}}
-	nodes, err := gatherNodeCapacity(context.Background(), fake.NewClientset(n, p))
+	nodes, err := gatherNodeCapacity(context.Background(), fake.NewClientset(n, p), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,5 +271,42 @@ func TestGatherNodeCapacityCarriesPlacement(t *testing.T) {
 	got := nodes[0]
 	if got.Schedulable || got.Labels["disk"] != "ssd" || len(got.Taints) != 1 || got.RequestedCPU.String() != "1500m" || got.PodsScheduled != 1 || got.PodsAllocatable != 110 {
 		t.Errorf("%+v", got)
+	}
+}
+
+// A reinstall of a running delegate on full nodes: its own replicas hold the room the planned
+// ones take (the same pods, or their replacements one by one), so doctor --pre and install's
+// preflight find room; another workload's pods still count.
+func TestGatherPreLeavesTheDelegatesOwnPodsOut(t *testing.T) {
+	const ns = "harness-delegate-ng"
+	req, lim := chartResources("1", "2Gi")
+	nodeOf := func(name string) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("4Gi"), corev1.ResourcePods: resource.MustParse("110")}}}
+	}
+	podOf := func(name, namespace, delegateName, nodeName string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{delegate.LabelName: delegateName}},
+			Spec:   corev1.PodSpec{NodeName: nodeName, Containers: []corev1.Container{{Name: "delegate", Resources: corev1.ResourceRequirements{Requests: req}}}},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+	}
+	client := fake.NewClientset(nodeOf("a"), nodeOf("b"),
+		podOf("prod-1", ns, "prod", "a"), podOf("prod-2", ns, "prod", "a"),
+		// Not prod's: the same name in another namespace, and another delegate beside it.
+		podOf("prod-x", "elsewhere", "prod", "b"), podOf("staging-1", ns, "staging", "b"))
+	for _, tc := range []struct {
+		replicas int32
+		verdict  Verdict
+		says     string
+	}{
+		{2, Pass, "have room for all of them"},
+		{3, Fail, "only 2 of 3 replica(s) fit"},
+	} {
+		s, err := GatherPre(context.Background(), client, PrePlan{Delegate: PlannedDelegate(ns, "prod", tc.replicas, req, lim), SupportMatrix: DefaultSupportMatrix()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := one(t, s, "DLG-203"); f.Verdict != tc.verdict || !strings.Contains(f.Finding, tc.says) {
+			t.Errorf("%d replicas: %s %q, want %s %q", tc.replicas, f.Verdict, f.Finding, tc.verdict, tc.says)
+		}
 	}
 }

@@ -112,7 +112,11 @@ func GatherPre(ctx context.Context, client kubernetes.Interface, plan PrePlan) (
 	}
 	pre.Access = reviewOwnAccess(ctx, client, plan.Objects, plan.Grants, pre.NamespaceExists != nil && !*pre.NamespaceExists)
 	s.Pre = pre
-	if s.Nodes, err = gatherNodeCapacity(ctx, client); err != nil {
+	// On a reinstall the delegate's running replicas hold the room its planned ones take:
+	// they are the same pods, or a rolling update replaces them one by one. Counted as used,
+	// they made a reinstall on full nodes fail for want of room it already has.
+	own := func(p *corev1.Pod) bool { return p.Namespace == d.Namespace && p.Labels[delegate.LabelName] == d.Name }
+	if s.Nodes, err = gatherNodeCapacity(ctx, client, own); err != nil {
 		s.Nodes, s.NodesError = nil, "node capacity could not be read: "+err.Error()
 	}
 	return s, ctx.Err()
