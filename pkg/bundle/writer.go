@@ -286,8 +286,10 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 // spoolMemory is how much of one file is held in memory before it moves to a temporary
-// file: with --workers files in flight, memory stays under workers x spoolMemory.
-const spoolMemory = 1 << 20
+// file: with --workers files in flight, memory stays under workers x spoolMemory. Small: a
+// log of a few MB passes through the page cache, which is not the process's memory, while
+// 1 MiB per worker (and the garbage of growing to it) was a fifth of collect's heap.
+const spoolMemory = 64 << 10
 
 // spool holds one file's content until it is complete: a tar header needs the size first.
 type spool struct {

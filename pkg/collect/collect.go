@@ -97,6 +97,8 @@ func (e selectError) Unwrap() error { return e.err }
 type collector struct {
 	opts   Options
 	client kubernetes.Interface
+	// logClient streams the logs (logClients).
+	logClient kubernetes.Interface
 	// describers are kubectl's, built on a client whose requests time out per pod and whose
 	// reads of what collect already holds are answered from it (readCache).
 	describers describers
@@ -113,16 +115,10 @@ type collector struct {
 	progressMu sync.Mutex
 	// total counts the tasks and the snapshot, for progress.
 	total int
-	// logsMu guards tails, tailCounts and snapshotted, which the pod tasks fill.
-	logsMu sync.Mutex
 	// tails are the snapshot's log tails by "namespace/pod", redacted as they arrive: the
 	// snapshot is written last, and redacting its JSON text whole cost more than all the
 	// logs' redaction (a log tail is one JSON string, one very long line).
-	tails      map[string]diagnose.PodLogs
-	tailCounts bundle.Counts
-	// snapshotted: the snapshot is being written; a tail that arrives later (a task still in
-	// flight after an interrupt) is left out.
-	snapshotted bool
+	tails *tailStore
 }
 
 // newDescribersFunc builds the describers once collect knows what it can answer itself.
@@ -137,14 +133,33 @@ func Collect(ctx context.Context, cfg *rest.Config, out io.Writer, opts Options)
 	if err != nil {
 		return Result{}, err
 	}
-	return collect(ctx, client, func(cache *readCache) (describers, error) {
+	logClient, err := kubernetes.NewForConfig(logConfig(cfg))
+	if err != nil {
+		return Result{}, err
+	}
+	return collect(ctx, clients{client, logClient}, func(cache *readCache) (describers, error) {
 		return newDescribers(cfg, opts.TimeoutPerPod, cache)
 	}, out, opts)
 }
 
-// collect is Collect on a given client and describers (tests pass fakes).
-func collect(ctx context.Context, client kubernetes.Interface, newDescribers newDescribersFunc, out io.Writer, opts Options) (Result, error) {
-	c := &collector{opts: opts, client: client, tails: map[string]diagnose.PodLogs{}, tailCounts: bundle.Counts{}}
+// clients are collect's: one for the API's objects, one for the logs.
+type clients struct{ api, logs kubernetes.Interface }
+
+// logConfig is the configuration of the client that streams logs: HTTP/1.1, a connection
+// per stream. Over HTTP/2 every log stream shares one connection, and the client buffers
+// what the server sends ahead of the reader in the process (up to 4 MiB per stream, the
+// x/net/http2 default window; 4 MB held for 8 workers in the heap profile): with a
+// connection each, the kernel's socket buffer holds it and TCP slows the sender.
+func logConfig(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.NextProtos = []string{"http/1.1"}
+	return cfg
+}
+
+// collect is Collect on given clients and describers (tests pass fakes).
+func collect(ctx context.Context, cs clients, newDescribers newDescribersFunc, out io.Writer, opts Options) (Result, error) {
+	client := cs.api
+	c := &collector{opts: opts, client: client, logClient: cs.logs, tails: newTailStore()}
 	started := opts.Now()
 
 	// The snapshot first: it says which delegates there are, and the Secrets it points at
@@ -231,12 +246,9 @@ func collect(ctx context.Context, client kubernetes.Interface, newDescribers new
 // redacted as they arrived, are the bulk of it: they are neither copied nor redacted again,
 // but spliced into the JSON of the rest as it streams into the bundle.
 func (c *collector) writeSnapshot() (*diagnose.Report, error) {
-	c.logsMu.Lock() // tasks still in flight after an interrupt may add a tail
-	c.snapshotted = true
-	tails := c.tails
+	tails, tailCounts := c.tails.take()
 	counts := bundle.Counts{}
-	counts.Add(c.tailCounts)
-	c.logsMu.Unlock()
+	counts.Add(tailCounts)
 
 	c.snapshot.Logs = map[string]diagnose.PodLogs{}
 	data := bundle.MarshalJSON(c.snapshot)

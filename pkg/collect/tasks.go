@@ -126,9 +126,15 @@ func (c *collector) clusterVersion(ctx context.Context) error {
 
 func (c *collector) nodes(ctx context.Context) error {
 	const task = "nodes"
-	nodes, err := diagnose.NodeCapacities(ctx, c.client)
-	if err != nil {
-		return c.fail(task, err)
+	// Gather read them when a replica was not placed: the same LISTs would give the same.
+	var nodes []diagnose.NodeCapacity
+	if c.snapshot != nil && c.snapshot.Nodes != nil {
+		nodes = c.snapshot.Nodes
+	} else {
+		var err error
+		if nodes, err = diagnose.NodeCapacities(ctx, c.client); err != nil {
+			return c.fail(task, err)
+		}
 	}
 	if err := c.add(task, "cluster/nodes.json", writeBytes(mustJSON(nodes))); err != nil {
 		return err
@@ -394,7 +400,7 @@ func (c *collector) log(ctx context.Context, task, file, ns, pod, container stri
 		l := c.opts.LimitBytes
 		o.LimitBytes = &l
 	}
-	stream, err := c.client.CoreV1().Pods(ns).GetLogs(pod, o).Stream(ctx)
+	stream, err := c.logClient.CoreV1().Pods(ns).GetLogs(pod, o).Stream(ctx)
 	if err != nil {
 		if tail {
 			c.recordTail(ns, pod, previous, "", err)
@@ -430,25 +436,7 @@ func (c *collector) recordTail(ns, pod string, previous bool, tail string, err e
 		msg, more = r.String(msg)
 		counts.Add(more)
 	}
-	c.logsMu.Lock()
-	defer c.logsMu.Unlock()
-	if c.snapshotted {
-		return
-	}
-	c.tailCounts.Add(counts)
-	key := ns + "/" + pod
-	logs := c.tails[key]
-	switch {
-	case previous && err == nil:
-		logs.Previous = tail
-	case previous && logs.Error == "":
-		logs.Error = "previous: " + msg
-	case err == nil:
-		logs.Current = tail
-	default:
-		logs.Error = msg
-	}
-	c.tails[key] = logs
+	c.tails.record(ns+"/"+pod, previous, err != nil, tail, msg, counts)
 }
 
 func (c *collector) workload(d delegate.Delegate) any {
