@@ -127,7 +127,10 @@ func TestReadCachePassesOnWhatItCannotAnswer(t *testing.T) {
 			_, err := client.CoreV1().Pods(ns).Get(ctx, "prod-0", metav1.GetOptions{ResourceVersion: "0"})
 			return err
 		},
-		func() error { _, err := client.CoreV1().Pods("elsewhere").Get(ctx, "prod-0", metav1.GetOptions{}); return err },
+		func() error {
+			_, err := client.CoreV1().Pods("elsewhere").Get(ctx, "prod-0", metav1.GetOptions{})
+			return err
+		},
 		func() error {
 			_, err := client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "source=kubelet"})
 			return err

@@ -16,9 +16,9 @@ import (
 // writes of the whole snapshot (what collect wrote before, and doctor --bundle reads).
 func TestSpliceLogsWritesWhatMarshalJSONWrites(t *testing.T) {
 	logs := map[string]diagnose.PodLogs{
-		"ns/b-pod":  {Current: "line 1\nline <2> & \"3\"\t\u00e9\n", Previous: "before\n"},
-		"ns/a-pod":  {Error: "forbidden: <user>"},
-		"ns/c-pod":  {},
+		"ns/b-pod":   {Current: "line 1\nline <2> & \"3\"\t\u00e9\n", Previous: "before\n"},
+		"ns/a-pod":   {Error: "forbidden: <user>"},
+		"ns/c-pod":   {},
 		"ns\"/odd\n": {Current: strings.Repeat("x", 70<<10)},
 	}
 	s := &diagnose.Snapshot{ServerVersion: "v1.36.3", CollectedAt: now, Delegates: []delegate.Delegate{{Name: "prod", Namespace: "ns"}},
