@@ -72,11 +72,11 @@ func (c *readCache) wrap(next http.RoundTripper) http.RoundTripper {
 	return &readCache{next: next, objects: c.objects, events: c.events}
 }
 
-// cachedStatus is the status line of an answer from the cache. client-go's request log
+// CachedStatus is the status line of an answer from the cache. client-go's request log
 // (-v=6) sits outside any transport a rest.Config can wrap, so it logs these answers as
 // requests; their status says they never reached the API server (the benchmark's request
 // count leaves them out).
-const cachedStatus = "200 OK (answered by collect from what it already read)"
+const CachedStatus = "200 OK (answered by collect from what it already read)"
 
 // RoundTrip answers a GET of a cached object or a LIST of cached events, and passes every
 // other request on.
@@ -84,7 +84,7 @@ func (c *readCache) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Method == http.MethodGet {
 		if body, ok := c.answer(req); ok {
 			return &http.Response{
-				StatusCode: http.StatusOK, Status: cachedStatus, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+				StatusCode: http.StatusOK, Status: CachedStatus, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 				Header:        http.Header{"Content-Type": []string{"application/json"}},
 				Body:          io.NopCloser(bytes.NewReader(body)),
 				ContentLength: int64(len(body)),
