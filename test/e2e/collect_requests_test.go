@@ -75,8 +75,8 @@ func TestCollectRequestsAndDescriptions(t *testing.T) {
 		name string
 	}{
 		dir + "pods/" + d.Pods[0].Name + "/describe.txt": {schema.GroupKind{Kind: "Pod"}, d.Pods[0].Name},
-		dir + "deployment.txt":                          {schema.GroupKind{Group: "apps", Kind: "Deployment"}, "helm-delegate"},
-		dir + "upgrader/cronjob.txt":                    {schema.GroupKind{Group: "batch", Kind: "CronJob"}, d.Upgrader.CronJob},
+		dir + "deployment.txt":                           {schema.GroupKind{Group: "apps", Kind: "Deployment"}, "helm-delegate"},
+		dir + "upgrader/cronjob.txt":                     {schema.GroupKind{Group: "batch", Kind: "CronJob"}, d.Upgrader.CronJob},
 	} {
 		describer, ok := describe.DescriberFor(what.kind, env.config)
 		if !ok {
