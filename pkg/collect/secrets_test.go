@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
@@ -75,5 +77,31 @@ func TestSecretsAreReadByNameWhereTheListIsRefused(t *testing.T) {
 	}
 	if len(idx.Errors) != 0 {
 		t.Errorf("errors: %+v", idx.Errors)
+	}
+}
+
+// When gather read the nodes (a replica was not placed), the nodes files come from what it
+// read: the nodes and every pod are not listed a second time.
+func TestNodesAreListedOnce(t *testing.T) {
+	objs := cluster()
+	for _, o := range objs {
+		if p, ok := o.(*corev1.Pod); ok && p.Name == "prod-5f6d7-bbbbb" {
+			p.Status.Phase = corev1.PodPending // no node: gather reads the nodes' room
+		}
+	}
+	objs = append(objs, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1"}})
+	cs := fake.NewClientset(objs...)
+	_, files, _ := run(t, context.Background(), cs, fakeDescribers(nil), Options{})
+	lists := 0
+	for _, a := range cs.Actions() {
+		if a.GetVerb() == "list" && a.GetResource().Resource == "nodes" {
+			lists++
+		}
+	}
+	if lists != 1 {
+		t.Errorf("%d LISTs of the nodes, want 1", lists)
+	}
+	if !strings.Contains(files["cluster/nodes.txt"], "node-1") {
+		t.Errorf("nodes.txt:\n%s", files["cluster/nodes.txt"])
 	}
 }
