@@ -97,7 +97,7 @@ func (e selectError) Unwrap() error { return e.err }
 type collector struct {
 	opts   Options
 	client kubernetes.Interface
-	// logClient streams the logs (logClients).
+	// logClient streams the logs (logConfig).
 	logClient kubernetes.Interface
 	// describers are kubectl's, built on a client whose requests time out per pod and whose
 	// reads of what collect already holds are answered from it (readCache).
