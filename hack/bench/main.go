@@ -34,6 +34,7 @@ type config struct {
 	kubeVersion   string
 	kubectl       string
 	keepDir       bool
+	hold          bool
 }
 
 func parseFlags() config {
@@ -49,6 +50,7 @@ func parseFlags() config {
 	flag.StringVar(&c.kubeVersion, "k8s-version", os.Getenv("K8S_VERSION"), "Kubernetes version of the local cluster (default: the pinned one)")
 	flag.StringVar(&c.kubectl, "kubectl", "", "the kubectl measured as the baseline (default: the project's, built from hack/tools/kube for -k8s-version)")
 	flag.BoolVar(&c.keepDir, "keep-dir", false, "keep the working directory (cluster logs, planted pod logs) for a post-mortem")
+	flag.BoolVar(&c.hold, "hold", false, "fill the cluster, print its KUBECONFIG and keep it up until interrupted, measuring nothing (to profile a command against it)")
 	flag.Parse()
 	return c
 }
@@ -117,6 +119,13 @@ func run(ctx context.Context, cfg config) (err error) {
 		}
 	}()
 	logf("cluster filled in %s", time.Since(start).Round(time.Second))
+	if cfg.hold {
+		// stdout holds only the line to paste, as the table otherwise.
+		fmt.Printf("export KUBECONFIG=%s\n", env.kubeconfig)
+		logf("holding the cluster until interrupted (Ctrl-C)")
+		<-ctx.Done()
+		return nil
+	}
 	r, err := newRunner(ctx, work, env.kubeconfig)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kubectl-delegate/kubectl-delegate/internal/localcluster"
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/collect"
 )
 
 // job is what one side of a comparison runs: one command for the plugin, or the sequence of
@@ -182,7 +183,8 @@ func (r *runner) countRequests(ctx context.Context, j job) (int, error) {
 		sc := bufio.NewScanner(&stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
-			if requestLine.Match(sc.Bytes()) {
+			// collect's describers are answered from what it already read: logged, not sent.
+			if requestLine.Match(sc.Bytes()) && !bytes.Contains(sc.Bytes(), []byte(collect.CachedStatus)) {
 				n++
 				byKind[requestKind(sc.Text())]++
 			}

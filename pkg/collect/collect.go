@@ -5,16 +5,20 @@
 package collect
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -93,19 +97,32 @@ func (e selectError) Unwrap() error { return e.err }
 type collector struct {
 	opts   Options
 	client kubernetes.Interface
-	// describers are kubectl's, built on a client whose requests time out per pod.
+	// logClient streams the logs (logConfig).
+	logClient kubernetes.Interface
+	// describers are kubectl's, built on a client whose requests time out per pod and whose
+	// reads of what collect already holds are answered from it (readCache).
 	describers describers
 	w          *bundle.Writer
 	snapshot   *diagnose.Snapshot
 	objs       *delegate.Objects
 	secrets    map[string][]secretInfo
+	// events are each delegate namespace's, in the API server's order, read before the
+	// tasks: events.txt and every description's Events come from them. A namespace whose
+	// LIST failed is absent, its error in eventErrs.
+	events    map[string][]corev1.Event
+	eventErrs map[string]error
 	// progressMu serialises calls of opts.Progress.
 	progressMu sync.Mutex
 	// total counts the tasks and the snapshot, for progress.
 	total int
-	// logsMu guards snapshot.Logs, which the pod tasks fill.
-	logsMu sync.Mutex
+	// tails are the snapshot's log tails by "namespace/pod", redacted as they arrive: the
+	// snapshot is written last, and redacting its JSON text whole cost more than all the
+	// logs' redaction (a log tail is one JSON string, one very long line).
+	tails *tailStore
 }
+
+// newDescribersFunc builds the describers once collect knows what it can answer itself.
+type newDescribersFunc func(*readCache) (describers, error)
 
 // Collect writes a bundle to out. An error means nothing useful was written (the delegate
 // named does not exist, the output failed); a bundle written with failures is a Result with
@@ -116,16 +133,33 @@ func Collect(ctx context.Context, cfg *rest.Config, out io.Writer, opts Options)
 	if err != nil {
 		return Result{}, err
 	}
-	describers, err := newDescribers(cfg, opts.TimeoutPerPod)
+	logClient, err := kubernetes.NewForConfig(logConfig(cfg))
 	if err != nil {
 		return Result{}, err
 	}
-	return collect(ctx, client, describers, out, opts)
+	return collect(ctx, clients{client, logClient}, func(cache *readCache) (describers, error) {
+		return newDescribers(cfg, opts.TimeoutPerPod, cache)
+	}, out, opts)
 }
 
-// collect is Collect on a given client and describers (tests pass fakes).
-func collect(ctx context.Context, client kubernetes.Interface, describers describers, out io.Writer, opts Options) (Result, error) {
-	c := &collector{opts: opts, client: client, describers: describers}
+// clients are collect's: one for the API's objects, one for the logs.
+type clients struct{ api, logs kubernetes.Interface }
+
+// logConfig is the configuration of the client that streams logs: HTTP/1.1, a connection
+// per stream. Over HTTP/2 every log stream shares one connection, and the client buffers
+// what the server sends ahead of the reader in the process (up to 4 MiB per stream, the
+// x/net/http2 default window; 4 MB held for 8 workers in the heap profile): with a
+// connection each, the kernel's socket buffer holds it and TCP slows the sender.
+func logConfig(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.NextProtos = []string{"http/1.1"}
+	return cfg
+}
+
+// collect is Collect on given clients and describers (tests pass fakes).
+func collect(ctx context.Context, cs clients, newDescribers newDescribersFunc, out io.Writer, opts Options) (Result, error) {
+	client := cs.api
+	c := &collector{opts: opts, client: client, logClient: cs.logs, tails: newTailStore()}
 	started := opts.Now()
 
 	// The snapshot first: it says which delegates there are, and the Secrets it points at
@@ -154,7 +188,23 @@ func collect(ctx context.Context, client kubernetes.Interface, describers descri
 	}
 	var secretErrs []taskError
 	if c.snapshot != nil {
-		c.secrets, secretErrs = c.readSecrets(ctx)
+		// Both before any task: the Secrets' values for the redactor, the events for the
+		// descriptions.
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			c.secrets, secretErrs = c.readSecrets(ctx)
+		}()
+		go func() {
+			defer wg.Done()
+			c.events, c.eventErrs = c.readEvents(ctx)
+		}()
+		wg.Wait()
+	}
+	var err error
+	if c.describers, err = newDescribers(newReadCache(c.objs, c.events)); err != nil {
+		return Result{}, err
 	}
 	var redactor *bundle.Redactor
 	if opts.Redact {
@@ -192,21 +242,28 @@ func collect(ctx context.Context, client kubernetes.Interface, describers descri
 }
 
 // writeSnapshot writes snapshot.json, redacted, and doctor's report on that same redacted
-// snapshot, so that doctor --bundle finds exactly what doctor.json says.
+// snapshot, so that doctor --bundle finds exactly what doctor.json says. The log tails,
+// redacted as they arrived, are the bulk of it: they are neither copied nor redacted again,
+// but spliced into the JSON of the rest as it streams into the bundle.
 func (c *collector) writeSnapshot() (*diagnose.Report, error) {
-	c.logsMu.Lock() // tasks still in flight after an interrupt may add a tail
+	tails, tailCounts := c.tails.take()
+	counts := bundle.Counts{}
+	counts.Add(tailCounts)
+
+	c.snapshot.Logs = map[string]diagnose.PodLogs{}
 	data := bundle.MarshalJSON(c.snapshot)
-	c.logsMu.Unlock()
-	var counts bundle.Counts
 	snapshot := c.snapshot
 	if r := c.w.Redactor(); r != nil {
-		data, counts = r.RedactJSONText(data)
+		var more bundle.Counts
+		data, more = r.RedactJSONText(data)
+		counts.Add(more)
 		snapshot = &diagnose.Snapshot{}
 		if err := json.Unmarshal(data, snapshot); err != nil {
 			return nil, fmt.Errorf("reading back the redacted snapshot: %w", err)
 		}
 	}
-	if err := c.w.Add(bundle.SnapshotFile, counts, writeBytes(data)); err != nil {
+	snapshot.Logs = tails
+	if err := c.w.AddRedacted(bundle.SnapshotFile, counts, func(w io.Writer) error { return spliceLogs(w, data, tails) }); err != nil {
 		return nil, err
 	}
 	report := diagnose.NewReport(diagnose.Run(snapshot))
@@ -217,6 +274,57 @@ func (c *collector) writeSnapshot() (*diagnose.Report, error) {
 		return &report, err
 	}
 	return &report, nil
+}
+
+// logsField is how bundle.MarshalJSON writes a snapshot's empty Logs: a top-level member,
+// the only place where a newline and two spaces can precede it (inside a string, a newline
+// is escaped).
+const logsField = "\n  \"logs\": {}"
+
+// spliceLogs writes doc, a snapshot's JSON as bundle.MarshalJSON writes it with no logs,
+// with logs in place of its empty Logs: the same bytes as bundle.MarshalJSON of the
+// snapshot with them, one tail in memory at a time instead of the whole document twice.
+func spliceLogs(w io.Writer, doc []byte, logs map[string]diagnose.PodLogs) error {
+	at := bytes.Index(doc, []byte(logsField))
+	if at < 0 {
+		return errors.New("the snapshot's JSON has no logs member")
+	}
+	if _, err := w.Write(doc[:at]); err != nil {
+		return err
+	}
+	if len(logs) == 0 {
+		_, err := w.Write(doc[at:])
+		return err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	// Members of a map two levels down: the indentation bundle.MarshalJSON gives them.
+	enc.SetIndent("    ", "  ")
+	buf.WriteString("\n  \"logs\": {")
+	for i, key := range slices.Sorted(maps.Keys(logs)) {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.WriteString("\n    ")
+		if err := enc.Encode(key); err != nil {
+			return err
+		}
+		buf.Truncate(buf.Len() - 1) // Encode's newline
+		buf.WriteString(": ")
+		if err := enc.Encode(logs[key]); err != nil {
+			return err
+		}
+		buf.Truncate(buf.Len() - 1)
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return err
+		}
+		buf.Reset()
+	}
+	buf.WriteString("\n  }")
+	buf.Write(doc[at+len(logsField):])
+	_, err := w.Write(buf.Bytes())
+	return err
 }
 
 func writeBytes(data []byte) func(io.Writer) error {
@@ -351,7 +459,7 @@ func (c *collector) tasks() []task {
 	sort.Strings(namespaces)
 	for _, ns := range namespaces {
 		ds := byNamespace[ns]
-		out = append(out, task{"events of namespace " + ns, func(ctx context.Context) error { return c.namespaceEvents(ctx, ns, ds) }})
+		out = append(out, task{"events of namespace " + ns, func(ctx context.Context) error { return c.namespaceEvents(ns, ds) }})
 		for _, d := range ds {
 			out = append(out,
 				task{"describe " + d.Workload.Kind + " " + ns + "/" + d.Workload.Name, func(ctx context.Context) error { return c.describeWorkload(d) }},

@@ -88,6 +88,11 @@ func fakeDescribers(fail func(name string) error) describers {
 	return out
 }
 
+// given is a newDescribersFunc that ignores the cache and returns d.
+func given(d describers) newDescribersFunc {
+	return func(*readCache) (describers, error) { return d, nil }
+}
+
 // run collects from cs and reads the archive back: its files by name under the root, and
 // its index.
 func run(t *testing.T, ctx context.Context, cs *fake.Clientset, d describers, opts Options) (Result, map[string]string, bundle.Index) {
@@ -95,7 +100,7 @@ func run(t *testing.T, ctx context.Context, cs *fake.Clientset, d describers, op
 	opts.Redact, opts.Now = true, func() time.Time { return now }
 	opts.defaults()
 	var out bytes.Buffer
-	res, err := collect(ctx, cs, d, &out, opts)
+	res, err := collect(ctx, clients{cs, cs}, given(d), &out, opts)
 	if err != nil {
 		t.Fatalf("collect: %v", err)
 	}
@@ -291,7 +296,7 @@ func TestHostileNamesStayInsideTheBundle(t *testing.T) {
 	opts.Redact, opts.Now = true, func() time.Time { return now }
 	opts.defaults()
 	var out bytes.Buffer
-	if _, err := collect(context.Background(), fake.NewClientset(objs...), fakeDescribers(nil), &out, opts); err != nil {
+	if _, err := collect(context.Background(), clients{fake.NewClientset(objs...), fake.NewClientset(objs...)}, given(fakeDescribers(nil)), &out, opts); err != nil {
 		t.Fatal(err)
 	}
 	gz, err := gzip.NewReader(bytes.NewReader(out.Bytes()))

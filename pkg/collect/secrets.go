@@ -7,6 +7,9 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -15,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/tools/pager"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
@@ -53,77 +57,154 @@ func (s secretInfo) reduced() reducedSecret {
 }
 
 // readSecrets reads each delegate's Secrets: those its pods and upgrader reference, those
-// named as the chart and the manifest name them, and those labelled with its name.
+// named as the chart and the manifest name them, and those labelled with its name. One LIST
+// per namespace finds them all, including which of the optional names exist (most do not:
+// 40 GETs for 10 delegates answered 404 for the most part); where the LIST is refused (a
+// Role that names the Secrets it grants), one GET per name and a labelled LIST per delegate.
 func (c *collector) readSecrets(ctx context.Context) (map[string][]secretInfo, []taskError) {
+	byNamespace := map[string][]delegate.Delegate{}
+	for _, d := range c.snapshot.Delegates {
+		byNamespace[d.Namespace] = append(byNamespace[d.Namespace], d)
+	}
 	out := map[string][]secretInfo{}
 	var errs []taskError
-	for _, d := range c.snapshot.Delegates {
-		names := map[string]bool{}
-		var spec *corev1.PodSpec
-		switch w := c.workload(d).(type) {
-		case *appsv1.Deployment:
-			spec = &w.Spec.Template.Spec
-		case *appsv1.StatefulSet:
-			spec = &w.Spec.Template.Spec
+	var mu sync.Mutex
+	var g errgroup.Group
+	g.SetLimit(c.opts.Workers)
+	for ns, ds := range byNamespace {
+		g.Go(func() error {
+			found, nsErrs := c.namespaceSecrets(ctx, ns, ds)
+			mu.Lock()
+			defer mu.Unlock()
+			maps.Copy(out, found)
+			errs = append(errs, nsErrs...)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	sort.Slice(errs, func(i, j int) bool { return errs[i].task < errs[j].task })
+	return out, errs
+}
+
+// secretNames are the names of the Secrets a delegate may use.
+func (c *collector) secretNames(d delegate.Delegate) map[string]bool {
+	names := map[string]bool{}
+	var spec *corev1.PodSpec
+	switch w := c.workload(d).(type) {
+	case *appsv1.Deployment:
+		spec = &w.Spec.Template.Spec
+	case *appsv1.StatefulSet:
+		spec = &w.Spec.Template.Spec
+	}
+	if spec != nil {
+		_, secrets := podReferences(spec)
+		for _, s := range secrets {
+			names[s] = true
 		}
-		if spec != nil {
-			_, secrets := podReferences(spec)
-			for _, s := range secrets {
-				names[s] = true
-			}
-		}
-		if d.Token.SecretName != "" {
-			names[d.Token.SecretName] = true
-		}
-		if d.Upgrader != nil {
-			for i := range c.objs.CronJobs {
-				if cj := &c.objs.CronJobs[i]; cj.Namespace == d.Namespace && cj.Name == d.Upgrader.CronJob {
-					_, secrets := podReferences(&cj.Spec.JobTemplate.Spec.Template.Spec)
-					for _, s := range secrets {
-						names[s] = true
-					}
+	}
+	if d.Token.SecretName != "" {
+		names[d.Token.SecretName] = true
+	}
+	if d.Upgrader != nil {
+		for i := range c.objs.CronJobs {
+			if cj := &c.objs.CronJobs[i]; cj.Namespace == d.Namespace && cj.Name == d.Upgrader.CronJob {
+				_, secrets := podReferences(&cj.Spec.JobTemplate.Spec.Template.Spec)
+				for _, s := range secrets {
+					names[s] = true
 				}
 			}
 		}
-		// The chart's and the manifest's names, referenced or not (the upgrader's token is
-		// read by its own ServiceAccount's job).
-		for _, suffix := range []string{"", "-upgrader-token", "-account-token", "-proxy"} {
-			names[d.Name+suffix] = true
+	}
+	// The chart's and the manifest's names, referenced or not (the upgrader's token is read
+	// by its own ServiceAccount's job).
+	for _, suffix := range []string{"", "-upgrader-token", "-account-token", "-proxy"} {
+		names[d.Name+suffix] = true
+	}
+	return names
+}
+
+// namespaceSecrets are the Secrets of the delegates of one namespace, by delegate.
+func (c *collector) namespaceSecrets(ctx context.Context, ns string, ds []delegate.Delegate) (map[string][]secretInfo, []taskError) {
+	out := map[string][]secretInfo{}
+	wanted := make([]map[string]bool, len(ds))
+	for i, d := range ds {
+		wanted[i] = c.secretNames(d)
+	}
+	found := make([]map[string]secretInfo, len(ds))
+	for i := range found {
+		found[i] = map[string]secretInfo{}
+	}
+	// Page by page: only the delegates' Secrets are kept, not every Secret of the namespace.
+	p := pager.New(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return c.client.CoreV1().Secrets(ns).List(ctx, o)
+	})
+	p.PageSize = 100
+	err := p.EachListItem(ctx, metav1.ListOptions{}, func(obj runtime.Object) error {
+		s, ok := obj.(*corev1.Secret)
+		if !ok {
+			return fmt.Errorf("listing Secrets: got a %T", obj)
 		}
-		task := "secrets of " + subject(d)
-		found := map[string]secretInfo{}
-		for _, name := range slices.Sorted(maps.Keys(names)) {
-			s, err := c.client.CoreV1().Secrets(d.Namespace).Get(ctx, name, metav1.GetOptions{})
-			switch {
-			case err == nil:
-				found[name] = info(s)
-			case apierrors.IsNotFound(err):
-			default:
-				errs = append(errs, taskError{fmt.Sprintf("%s: Secret %s (values not redacted by name; patterns still apply)", task, name), err})
+		for i, d := range ds {
+			// The label's value is compared, not put into a selector: DELEGATE_NAME comes
+			// from the cluster and may be any string.
+			if wanted[i][s.Name] || s.Labels[delegate.LabelName] == d.Name {
+				found[i][s.Name] = info(s)
 			}
 		}
-		// The name comes from the cluster (DELEGATE_NAME is any string): one that is not a
-		// valid label value labels no Secret, and pasted into a selector it could widen it.
-		var labelled []corev1.Secret
-		if len(validation.IsValidLabelValue(d.Name)) == 0 {
-			var err error
-			selector := labels.SelectorFromValidatedSet(labels.Set{delegate.LabelName: d.Name}).String()
-			labelled, err = delegate.ListAll[corev1.Secret](ctx, metav1.ListOptions{LabelSelector: selector},
-				func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-					return c.client.CoreV1().Secrets(d.Namespace).List(ctx, o)
-				})
-			if err != nil {
-				errs = append(errs, taskError{task + ": Secrets labelled " + selector, err})
-			}
+		return nil
+	})
+	var errs []taskError
+	if err != nil {
+		// Refused is expected of a Role that grants its Secrets by name; anything else is
+		// worth a note of its own.
+		if !apierrors.IsForbidden(err) {
+			errs = append(errs, taskError{"secrets of namespace " + ns + " (read one by one instead)", err})
+		}
+		for i, d := range ds {
+			var more []taskError
+			found[i], more = c.secretsOneByOne(ctx, d, wanted[i])
+			errs = append(errs, more...)
+		}
+	}
+	for i, d := range ds {
+		for _, name := range slices.Sorted(maps.Keys(found[i])) {
+			out[subject(d)] = append(out[subject(d)], found[i][name])
+		}
+	}
+	return out, errs
+}
+
+// secretsOneByOne reads a delegate's Secrets by name, and those labelled with its name.
+func (c *collector) secretsOneByOne(ctx context.Context, d delegate.Delegate, names map[string]bool) (map[string]secretInfo, []taskError) {
+	var errs []taskError
+	task := "secrets of " + subject(d)
+	found := map[string]secretInfo{}
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		s, err := c.client.CoreV1().Secrets(d.Namespace).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case err == nil:
+			found[name] = info(s)
+		case apierrors.IsNotFound(err):
+		default:
+			errs = append(errs, taskError{fmt.Sprintf("%s: Secret %s (values not redacted by name; patterns still apply)", task, name), err})
+		}
+	}
+	// A name that is not a valid label value labels no Secret, and pasted into a selector it
+	// could widen it.
+	if len(validation.IsValidLabelValue(d.Name)) == 0 {
+		selector := labels.SelectorFromValidatedSet(labels.Set{delegate.LabelName: d.Name}).String()
+		labelled, err := delegate.ListAll[corev1.Secret](ctx, metav1.ListOptions{LabelSelector: selector},
+			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return c.client.CoreV1().Secrets(d.Namespace).List(ctx, o)
+			})
+		if err != nil {
+			errs = append(errs, taskError{task + ": Secrets labelled " + selector, err})
 		}
 		for i := range labelled {
 			found[labelled[i].Name] = info(&labelled[i])
 		}
-		for _, name := range slices.Sorted(maps.Keys(found)) {
-			out[subject(d)] = append(out[subject(d)], found[name])
-		}
 	}
-	return out, errs
+	return found, errs
 }
 
 func info(s *corev1.Secret) secretInfo {

@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -81,10 +85,11 @@ var (
 	kindJob         = schema.GroupKind{Group: "batch", Kind: "Job"}
 )
 
-func newDescribers(cfg *rest.Config, timeout time.Duration) (describers, error) {
+func newDescribers(cfg *rest.Config, timeout time.Duration, cache *readCache) (describers, error) {
 	// The describers take no context: a client whose every request times out bounds them.
 	cfg = rest.CopyConfig(cfg)
 	cfg.Timeout = timeout
+	cfg.Wrap(cache.wrap)
 	out := describers{}
 	for _, gk := range []schema.GroupKind{kindPod, kindDeployment, kindStatefulSet, kindCronJob, kindJob} {
 		d, ok := describe.DescriberFor(gk, cfg)
@@ -121,9 +126,15 @@ func (c *collector) clusterVersion(ctx context.Context) error {
 
 func (c *collector) nodes(ctx context.Context) error {
 	const task = "nodes"
-	nodes, err := diagnose.NodeCapacities(ctx, c.client)
-	if err != nil {
-		return c.fail(task, err)
+	// Gather read them when a replica was not placed: the same LISTs would give the same.
+	var nodes []diagnose.NodeCapacity
+	if c.snapshot != nil && c.snapshot.Nodes != nil {
+		nodes = c.snapshot.Nodes
+	} else {
+		var err error
+		if nodes, err = diagnose.NodeCapacities(ctx, c.client); err != nil {
+			return c.fail(task, err)
+		}
 	}
 	if err := c.add(task, "cluster/nodes.json", writeBytes(mustJSON(nodes))); err != nil {
 		return err
@@ -138,16 +149,44 @@ func (c *collector) nodes(ctx context.Context) error {
 	})
 }
 
-// namespaceEvents lists a namespace's events once and writes them all, and each delegate's
-// share of them.
-func (c *collector) namespaceEvents(ctx context.Context, ns string, ds []delegate.Delegate) error {
+// readEvents lists the events of each namespace that holds delegates, once: for its
+// events.txt, each delegate's share of them, and the Events of every description.
+func (c *collector) readEvents(ctx context.Context) (map[string][]corev1.Event, map[string]error) {
+	namespaces := map[string]bool{}
+	for _, d := range c.snapshot.Delegates {
+		namespaces[d.Namespace] = true
+	}
+	var mu sync.Mutex
+	events, errs := map[string][]corev1.Event{}, map[string]error{}
+	var g errgroup.Group
+	g.SetLimit(c.opts.Workers)
+	for ns := range namespaces {
+		g.Go(func() error {
+			list, err := delegate.ListAll[corev1.Event](ctx, metav1.ListOptions{Limit: 500}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return c.client.CoreV1().Events(ns).List(ctx, o)
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs[ns] = err
+			} else {
+				events[ns] = list
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return events, errs
+}
+
+// namespaceEvents writes a namespace's events, all of them and each delegate's share.
+func (c *collector) namespaceEvents(ns string, ds []delegate.Delegate) error {
 	task := "events of namespace " + ns
-	events, err := delegate.ListAll[corev1.Event](ctx, metav1.ListOptions{}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-		return c.client.CoreV1().Events(ns).List(ctx, o)
-	})
-	if err != nil {
+	if err := c.eventErrs[ns]; err != nil {
 		return c.fail(task, err)
 	}
+	// A copy: the describers read the API server's order at the same time.
+	events := slices.Clone(c.events[ns])
 	sort.SliceStable(events, func(i, j int) bool { return delegate.EventTime(events[i]).Before(delegate.EventTime(events[j])) })
 	if err := c.add(task, "namespaces/"+bundle.Component(ns)+"/events.txt", eventTable(events)); err != nil {
 		return err
@@ -361,7 +400,7 @@ func (c *collector) log(ctx context.Context, task, file, ns, pod, container stri
 		l := c.opts.LimitBytes
 		o.LimitBytes = &l
 	}
-	stream, err := c.client.CoreV1().Pods(ns).GetLogs(pod, o).Stream(ctx)
+	stream, err := c.logClient.CoreV1().Pods(ns).GetLogs(pod, o).Stream(ctx)
 	if err != nil {
 		if tail {
 			c.recordTail(ns, pod, previous, "", err)
@@ -384,23 +423,20 @@ func (c *collector) log(ctx context.Context, task, file, ns, pod, container stri
 }
 
 // recordTail puts a log's tail, or why it could not be read, into the snapshot as doctor's
-// gather would have.
+// gather would have, redacted.
 func (c *collector) recordTail(ns, pod string, previous bool, tail string, err error) {
-	c.logsMu.Lock()
-	defer c.logsMu.Unlock()
-	key := ns + "/" + pod
-	logs := c.snapshot.Logs[key]
-	switch {
-	case previous && err == nil:
-		logs.Previous = tail
-	case previous && logs.Error == "":
-		logs.Error = "previous: " + err.Error()
-	case err == nil:
-		logs.Current = tail
-	default:
-		logs.Error = err.Error()
+	var counts bundle.Counts
+	msg := ""
+	if err != nil {
+		msg = err.Error()
 	}
-	c.snapshot.Logs[key] = logs
+	if r := c.w.Redactor(); r != nil {
+		tail, counts = r.String(tail)
+		var more bundle.Counts
+		msg, more = r.String(msg)
+		counts.Add(more)
+	}
+	c.tails.record(ns+"/"+pod, previous, err != nil, tail, msg, counts)
 }
 
 func (c *collector) workload(d delegate.Delegate) any {
