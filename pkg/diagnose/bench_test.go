@@ -89,3 +89,28 @@ func BenchmarkRunChecks(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCheckLogs: the log check over 50 running pods whose 256 KiB tails hold routine
+// lines only, the shape of most delegates (collect and doctor -A at the benchmark's scale).
+func BenchmarkCheckLogs(b *testing.B) {
+	s := snapshot()
+	line := "2026-11-30 12:00:00,000 [pool-1-thread-3] INFO  io.harness.delegate.service.DelegateAgentServiceImpl - Sending heartbeat to manager\n"
+	tail := strings.Repeat(line, 256<<10/len(line))
+	s.Logs = map[string]PodLogs{}
+	d := healthy()
+	d.Pods = nil
+	for i := range 50 {
+		p := delegate.Pod{Name: fmt.Sprintf("%s-%d", d.Name, i), Phase: "Running", Node: "n1", Ready: true}
+		d.Pods = append(d.Pods, p)
+		s.Logs[d.Namespace+"/"+p.Name] = PodLogs{Current: tail, Previous: tail}
+	}
+	s.Delegates = []delegate.Delegate{d}
+	b.SetBytes(int64(50 * 2 * len(tail)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if len(checkLogs(s)) != 50 {
+			b.Fatal("want a finding per pod")
+		}
+	}
+}

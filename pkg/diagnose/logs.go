@@ -259,23 +259,31 @@ func checkLogs(s *Snapshot) []Finding {
 			if !ok {
 				continue
 			}
-			if cause, _ := crashLogCause(logs); cause != nil && quotesLogCause(p) {
-				continue // DLG-301 says the crash loop and this cause in one finding
+			// The pod's state first: it is free, and the log scans are what cost.
+			if quotesLogCause(p) {
+				if cause, _ := crashLogCause(logs); cause != nil {
+					continue // DLG-301 says the crash loop and this cause in one finding
+				}
 			}
 			f := Finding{Subject: key, Delegate: subject(d)}
 			// The current log says how things stand now; the previous one why the last
-			// instance died.
-			if failure, line, _ := scanLog(logs.Current); failure != nil {
-				f.Verdict, f.Finding = Fail, fmt.Sprintf("%s: %q", failure.cause, line)
-				f.Hint = failure.fix
-			} else if failure, line, _ := scanLog(logs.Previous); failure != nil {
-				f.Verdict, f.Finding = Fail, fmt.Sprintf("the previous instance died: %s: %q", failure.cause, line)
-				f.Hint = failure.fix
-			} else if logs.Error != "" && logs.Current == "" {
+			// instance died. Each log is scanned once, the previous only when it can matter.
+			current, currentLine, registered := scanLog(logs.Current)
+			var previous *logPattern
+			var previousLine string
+			if current == nil {
+				previous, previousLine, _ = scanLog(logs.Previous)
+			}
+			switch {
+			case current != nil:
+				f.Verdict, f.Finding, f.Hint = Fail, fmt.Sprintf("%s: %q", current.cause, currentLine), current.fix
+			case previous != nil:
+				f.Verdict, f.Finding, f.Hint = Fail, fmt.Sprintf("the previous instance died: %s: %q", previous.cause, previousLine), previous.fix
+			case logs.Error != "" && logs.Current == "":
 				f.Verdict, f.Finding = Skip, "logs could not be read: "+logs.Error
-			} else if _, _, registered := scanLog(logs.Current); registered {
+			case registered:
 				f.Verdict, f.Finding = Pass, "the delegate registered with the manager"
-			} else {
+			default:
 				f.Verdict, f.Finding = Pass, "no known error lines in the log"
 			}
 			out = append(out, f)
