@@ -112,7 +112,7 @@ func (c *collector) describe(task, file string, gk schema.GroupKind, ns, name st
 
 func (c *collector) clusterVersion(ctx context.Context) error {
 	const task = "cluster version"
-	info, err := c.client.Discovery().ServerVersion()
+	info, err := diagnose.ServerVersion(ctx, c.client)
 	if err != nil {
 		return c.fail(task, err)
 	}

@@ -2,9 +2,12 @@ package diagnose
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
@@ -51,7 +54,7 @@ func Gather(ctx context.Context, client kubernetes.Interface, opts GatherOptions
 	go func() {
 		defer wg.Done()
 		// An unknown server version skips the version check; it does not stop doctor.
-		if v, err := client.Discovery().ServerVersion(); err == nil {
+		if v, err := ServerVersion(ctx, client); err == nil {
 			s.ServerVersion = v.GitVersion
 		}
 	}()
@@ -116,4 +119,24 @@ func redactQuoted(s *Snapshot, redact func(string) string) {
 			d.Upgrader.LastJob.Message = redact(d.Upgrader.LastJob.Message)
 		}
 	}
+}
+
+// ServerVersion is the API server's version, read within ctx: discovery's ServerVersion
+// takes no context, so a server that accepts and never answers held doctor and collect past
+// Ctrl-C and any deadline. A discovery client without a REST client (client-go's fake) is
+// asked directly.
+func ServerVersion(ctx context.Context, client kubernetes.Interface) (*version.Info, error) {
+	rc := client.Discovery().RESTClient()
+	if rc == nil {
+		return client.Discovery().ServerVersion()
+	}
+	body, err := rc.Get().AbsPath("/version").Do(ctx).Raw()
+	if err != nil {
+		return nil, fmt.Errorf("reading the server's version: %w", err)
+	}
+	var info version.Info
+	if err := json.Unmarshal(body, &info); err != nil {
+		return nil, fmt.Errorf("decoding the server's version: %w", err)
+	}
+	return &info, nil
 }

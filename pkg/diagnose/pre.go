@@ -97,7 +97,7 @@ func GatherPre(ctx context.Context, client kubernetes.Interface, plan PrePlan) (
 	}
 	d := plan.Delegate
 	s := &Snapshot{SupportMatrix: plan.SupportMatrix, CollectedAt: plan.Now(), Delegates: []delegate.Delegate{d}}
-	if v, err := client.Discovery().ServerVersion(); err == nil {
+	if v, err := ServerVersion(ctx, client); err == nil {
 		s.ServerVersion = v.GitVersion
 	}
 	pre := &PreInstall{Namespace: d.Namespace, Existing: plan.Existing, ExistingError: plan.ExistingError, ForceConflicts: plan.ForceConflicts}
