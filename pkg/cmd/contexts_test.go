@@ -16,6 +16,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/kubectl-delegate/kubectl-delegate/internal/stuckserver"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
 )
 
@@ -243,23 +244,6 @@ func TestContextsFlagCompletesTheKubeconfigsContexts(t *testing.T) {
 	}
 }
 
-// hangingServer completes the TLS handshake and never answers a request: an API server that
-// is up but stuck, or a proxy in front of one. (A listener that never completes the handshake
-// is cut by client-go's 10 s TLS handshake timeout; a request that is never answered is not.)
-func hangingServer(t *testing.T) string {
-	t.Helper()
-	stop := make(chan struct{})
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-stop:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(stop) }) // runs first: Close waits for the handlers
-	return srv.URL
-}
-
 // A context whose server accepts connections but never answers ends at --context-timeout
 // as its own error; the context that answers is read (issue 14, point 3). The gather asks
 // for the server version, a call that takes no context: the deadline holds all the same.
@@ -274,7 +258,7 @@ func TestGatherContextsEndsAHangingContext(t *testing.T) {
 kind: Config
 clusters:
 - {name: live, cluster: {server: "` + srv.URL + `", insecure-skip-tls-verify: true}}
-- {name: hang, cluster: {server: "` + hangingServer(t) + `", insecure-skip-tls-verify: true}}
+- {name: hang, cluster: {server: "` + stuckserver.Start(t) + `", insecure-skip-tls-verify: true}}
 users: [{name: u, user: {token: x}}]
 contexts:
 - {name: live, context: {cluster: live, user: u}}

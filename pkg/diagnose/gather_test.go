@@ -2,29 +2,20 @@ package diagnose
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/kubectl-delegate/kubectl-delegate/internal/stuckserver"
 )
 
 // stuckClient is a client of an API server that completes the TLS handshake and never
 // answers: an overloaded server, or a proxy that holds connections.
 func stuckClient(t *testing.T) kubernetes.Interface {
 	t.Helper()
-	stop := make(chan struct{})
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-stop:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(stop) }) // runs first: Close waits for the handlers
-	client, err := kubernetes.NewForConfig(&rest.Config{Host: srv.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}, QPS: -1})
+	client, err := kubernetes.NewForConfig(&rest.Config{Host: stuckserver.Start(t), TLSClientConfig: rest.TLSClientConfig{Insecure: true}, QPS: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +21,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/kubectl-delegate/kubectl-delegate/internal/localcluster"
+	"github.com/kubectl-delegate/kubectl-delegate/internal/stuckserver"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/diagnose"
 )
 
@@ -143,22 +142,14 @@ func TestContexts(t *testing.T) {
 // context whose user may not read the namespace.
 func TestContextsStuckServer(t *testing.T) {
 	t.Parallel()
-	stop := make(chan struct{})
-	stuck := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-stop:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(stuck.Close)
-	t.Cleanup(func() { close(stop) }) // first: Close waits for the handlers
+	stuck := stuckserver.Start(t)
 
 	kubeconfig := mergedKubeconfig(t, map[string]string{"a": env.kubeconfig})
 	cfg, err := clientcmd.LoadFromFile(kubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Clusters["stuck"] = &clientcmdapi.Cluster{Server: stuck.URL, InsecureSkipTLSVerify: true}
+	cfg.Clusters["stuck"] = &clientcmdapi.Cluster{Server: stuck, InsecureSkipTLSVerify: true}
 	cfg.AuthInfos["stuck"] = &clientcmdapi.AuthInfo{Token: "unused"}
 	cfg.Contexts["stuck"] = &clientcmdapi.Context{Cluster: "stuck", AuthInfo: "stuck"}
 	if err := clientcmd.WriteToFile(*cfg, kubeconfig); err != nil {
@@ -176,7 +167,7 @@ func TestContextsStuckServer(t *testing.T) {
 	})
 
 	// pluginWith kills the plugin after two minutes: without the deadline it never returns.
-	wantLine := "error: context stuck: not read within 15s (--context-timeout): the Kubernetes API server at " + stuck.URL + " answers too slowly or not at all"
+	wantLine := "error: context stuck: not read within 15s (--context-timeout): the Kubernetes API server at " + stuck + " answers too slowly or not at all"
 	res := pluginWith(t, kubeconfig, "list", "--contexts", "a,stuck", "-n", ns, "--context-timeout", "15s")
 	if res.code != 1 {
 		t.Errorf("list: exit %d, want 1\n%s%s", res.code, res.stdout, res.stderr)
