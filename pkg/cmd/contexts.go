@@ -120,15 +120,11 @@ func pickContexts(names, known []string) ([]string, error) {
 // connectContext builds the client of one kubeconfig context: its own cluster and user, with
 // the global flags that make sense for every context (-n, --request-timeout, impersonation)
 // laid over it, and the plugin's rule of no client-side rate limit.
-func connectContext(flags *genericclioptions.ConfigFlags, raw clientcmdapi.Config, name string, allNamespaces bool, timeout time.Duration) (clusterClient, error) {
+func connectContext(flags *genericclioptions.ConfigFlags, raw clientcmdapi.Config, name string, allNamespaces bool) (clusterClient, error) {
 	var c clusterClient
 	cfg, loader, err := contextConfig(flags, raw, name)
 	if err != nil {
 		return c, err
-	}
-	// No request outlives the context's deadline, not even one made without a context.
-	if timeout > 0 && (cfg.Timeout <= 0 || cfg.Timeout > timeout) {
-		cfg.Timeout = timeout
 	}
 	c.server = cfg.Host
 	if !allNamespaces {
@@ -201,13 +197,12 @@ func gatherContexts[T any](ctx context.Context, flags *genericclioptions.ConfigF
 	return out, ctx.Err()
 }
 
-// gatherContext reads one context within timeout. The gather runs apart and is left behind
-// when the time is up: a request made without a context (discovery's) would otherwise hold
-// the whole run; the client's own timeout ends such a request soon after.
+// gatherContext reads one context within timeout: every request of a gather takes its
+// context, so the deadline ends them all.
 func gatherContext[T any](ctx context.Context, flags *genericclioptions.ConfigFlags, raw clientcmdapi.Config, name string, allNamespaces bool, timeout time.Duration,
 	gather func(context.Context, clusterClient) (T, error)) contextResult[T] {
 	r := contextResult[T]{Context: name}
-	c, err := connectContext(flags, raw, name, allNamespaces, timeout)
+	c, err := connectContext(flags, raw, name, allNamespaces)
 	if err != nil {
 		r.Err = err
 		return r
@@ -218,26 +213,10 @@ func gatherContext[T any](ctx context.Context, flags *genericclioptions.ConfigFl
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	type answer struct {
-		value T
-		err   error
-	}
-	done := make(chan answer, 1) // buffered: a gather that finishes late does not block
-	go func() {
-		v, err := gather(ctx, c)
-		done <- answer{v, err}
-	}()
-	select {
-	case a := <-done:
-		r.Value, r.Err = a.value, explainServerError(c.server, a.err)
-		if a.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			r.Err = contextTimeoutError(c.server, timeout)
-		}
-	case <-ctx.Done():
-		r.Err = ctx.Err()
-		if errors.Is(r.Err, context.DeadlineExceeded) {
-			r.Err = contextTimeoutError(c.server, timeout)
-		}
+	r.Value, err = gather(ctx, c)
+	r.Err = explainServerError(c.server, err)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		r.Err = contextTimeoutError(c.server, timeout)
 	}
 	return r
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kubectl-delegate/kubectl-delegate/internal/stuckserver"
 	"github.com/kubectl-delegate/kubectl-delegate/pkg/delegate"
+	"github.com/kubectl-delegate/kubectl-delegate/pkg/diagnose"
 )
 
 // contextsKubeconfig has contexts a (namespace team-a) and b on server, and dead on a port
@@ -129,7 +130,7 @@ func TestGatherContextsEachWithItsOwnConfig(t *testing.T) {
 
 	ns := "team-z"
 	flags.Namespace = &ns
-	c, err := connectContext(flags, mustRaw(t, flags), "a", false, time.Minute)
+	c, err := connectContext(flags, mustRaw(t, flags), "a", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +280,7 @@ current-context: live
 	go func() {
 		results, err := gatherContexts(context.Background(), flags, []string{"hang", "live"}, false, 5*time.Second,
 			func(ctx context.Context, c clusterClient) (string, error) {
-				v, err := c.client.Discovery().ServerVersion()
+				v, err := diagnose.ServerVersion(ctx, c.client)
 				if err != nil {
 					return "", err
 				}
